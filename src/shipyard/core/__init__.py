@@ -1,0 +1,1 @@
+"""Cross-cutting basics: settings, ids, errors, hashing, time, name validation."""
