@@ -1,0 +1,75 @@
+"""The unit of work: one database, short transactions, and a journal entry with every change.
+
+``Database.write()`` opens a write transaction and yields a :class:`Tx`. Services perform their
+change through ``tx.conn`` and record it with ``tx.journal(...)``; both commit together or not at
+all, so the journal is exactly the list of changes that happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from shipyard.core.context import current_actor
+from shipyard.core.time import now_ms
+from shipyard.store import migrate
+from shipyard.store.engine import create_engine
+from shipyard.store.schema import journal
+
+# A PostgreSQL transaction-scoped advisory lock serialises journal appends, so sequence numbers
+# become visible in commit order and a reader following the journal never skips an entry.
+_PG_JOURNAL_LOCK = 0x5_4A_4E_4C
+
+
+@dataclass
+class Tx:
+    conn: sa.Connection
+    actor: str
+    dialect: str
+    _journal_locked: bool = False
+
+    def journal(
+        self, action: str, entity_type: str, entity_id: str, payload: dict[str, Any] | None = None
+    ) -> int:
+        if self.dialect == "postgresql" and not self._journal_locked:
+            self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_JOURNAL_LOCK})
+            self._journal_locked = True
+        result = self.conn.execute(
+            journal.insert().values(
+                ts=now_ms(),
+                actor=self.actor,
+                action=action,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                payload=payload,
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+
+class Database:
+    def __init__(self, uri: str, *, auto_migrate: bool = True):
+        self.uri = uri
+        self.engine: Engine = create_engine(uri)
+        self.dialect = self.engine.dialect.name
+        if auto_migrate:
+            migrate.upgrade(self.engine)
+
+    @contextmanager
+    def write(self, actor: str | None = None) -> Iterator[Tx]:
+        with self.engine.begin() as conn:
+            yield Tx(conn=conn, actor=actor or current_actor(), dialect=self.dialect)
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect().execution_options(shipyard_write=False) as conn:
+            yield conn
+            conn.rollback()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

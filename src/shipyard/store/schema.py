@@ -1,0 +1,173 @@
+"""The relational schema of the metadata store, as SQLAlchemy Core tables.
+
+Core (not the ORM) because the hot paths — metric points, search — are bulk inserts and
+hand-shaped queries. Times are integer milliseconds since the epoch (UTC). Every table is
+created by an Alembic migration in ``store/migrations/versions``; change both together.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), not a BIGINT one.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Id = sa.String(32)
+Time = sa.BigInteger
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", sa.String(250), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("lifecycle", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("experiment_id", Id, sa.ForeignKey("experiments.id"), nullable=False),
+    sa.Column("parent_run_id", Id, sa.ForeignKey("runs.id"), nullable=True),
+    sa.Column("name", sa.String(250), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("user", sa.String(250), nullable=False),
+    sa.Column("start_time", Time, nullable=False),
+    sa.Column("end_time", Time, nullable=True),
+    sa.Column("lifecycle", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("environment", sa.JSON, nullable=True),
+    sa.Index(None, "experiment_id", "start_time"),
+    sa.Index(None, "parent_run_id"),
+)
+
+params = sa.Table(
+    "params",
+    metadata,
+    sa.Column("run_id", Id, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Index(None, "key"),
+)
+
+# Tags of every entity kind live in one table so one code path sets, deletes and filters them.
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("entity_type", sa.String(32), primary_key=True),
+    sa.Column("entity_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Index(None, "entity_type", "key"),
+)
+
+# Every metric point. NaN is stored as value NULL + is_nan, because SQLite turns NaN into NULL.
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("run_id", Id, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value", sa.Float(precision=53), nullable=True),
+    sa.Column("is_nan", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", Time, nullable=False),
+    sa.Index(None, "run_id", "key", "step"),
+)
+
+# The last value of each metric of each run (highest step, then latest time): what search filters
+# and orders on, so a search never scans the raw points.
+latest_metrics = sa.Table(
+    "latest_metrics",
+    metadata,
+    sa.Column("run_id", Id, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Float(precision=53), nullable=True),
+    sa.Column("is_nan", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", Time, nullable=False),
+    sa.Index(None, "key", "value"),
+)
+
+run_artifacts = sa.Table(
+    "run_artifacts",
+    metadata,
+    sa.Column("run_id", Id, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("path", sa.String(1000), primary_key=True),
+    sa.Column("digest", sa.String(71), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("is_tree", sa.Boolean, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", sa.String(250), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("model_id", Id, sa.ForeignKey("registered_models.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(71), nullable=False),
+    sa.Column("flavor", sa.String(64), nullable=False),
+    sa.Column("source_run_id", Id, sa.ForeignKey("runs.id"), nullable=True),
+    sa.Column("source_uri", sa.String(1000), nullable=True),
+    sa.Column("signature", sa.JSON, nullable=True),
+    sa.Column("input_example", sa.JSON, nullable=True),
+    sa.Column("code_commit", sa.String(64), nullable=True),
+    sa.Column("environment", sa.JSON, nullable=True),
+    sa.Column("data_refs", sa.JSON, nullable=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False, server_default="READY"),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.UniqueConstraint("model_id", "version"),
+    sa.Index(None, "digest"),
+    sa.Index(None, "source_run_id"),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("model_id", Id, sa.ForeignKey("registered_models.id"), primary_key=True),
+    sa.Column("alias", sa.String(100), primary_key=True),
+    sa.Column("version_id", Id, sa.ForeignKey("model_versions.id"), nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+# The journal: one row per state change, appended in the same transaction as the change.
+journal = sa.Table(
+    "journal",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("ts", Time, nullable=False),
+    sa.Column("actor", sa.String(250), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("entity_type", sa.String(32), nullable=False),
+    sa.Column("entity_id", sa.String(300), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=True),
+    sa.Index(None, "entity_type", "entity_id"),
+)
