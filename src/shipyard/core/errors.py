@@ -77,5 +77,14 @@ class Unavailable(ShipyardError):
 
 
 _BY_CODE: dict[str, type[ShipyardError]] = {
-    cls.code: cls for cls in (InvalidInput, FilterSyntaxError, NotFound, AlreadyExists, Conflict, IntegrityError, Unavailable)
+    cls.code: cls
+    for cls in (
+        InvalidInput,
+        FilterSyntaxError,
+        NotFound,
+        AlreadyExists,
+        Conflict,
+        IntegrityError,
+        Unavailable,
+    )
 }

@@ -49,11 +49,11 @@ def canonical_json(value: Any) -> bytes:
 def normalize_digest(digest: str) -> str:
     """Accept ``sha256:<hex>`` or bare hex; return the prefixed form or raise naming the problem."""
     value = digest.strip().lower()
-    hex_part = value[len(PREFIX):] if value.startswith(PREFIX) else value
+    hex_part = value[len(PREFIX) :] if value.startswith(PREFIX) else value
     if not _HEX.match(hex_part):
         raise InvalidInput(f"not a SHA-256 digest: {digest!r}", field="digest")
     return PREFIX + hex_part
 
 
 def hex_of(digest: str) -> str:
-    return normalize_digest(digest)[len(PREFIX):]
+    return normalize_digest(digest)[len(PREFIX) :]

@@ -36,7 +36,8 @@ def check_key(value: object, field: str) -> str:
         raise InvalidInput(f"{field} is {len(value)} characters long; the limit is {MAX_KEY}", field=field)
     if not _KEY.match(value) or value.startswith("/") or ".." in value.split("/"):
         raise InvalidInput(
-            f"{field} {value!r} may contain only letters, digits, '_', '-', '.', ' ', ':' and '/'", field=field
+            f"{field} {value!r} may contain only letters, digits, '_', '-', '.', ' ', ':' and '/'",
+            field=field,
         )
     return value
 
@@ -70,7 +71,14 @@ def check_metric_value(value: object, key: str) -> float:
                 return float(value)
         except ImportError:  # pragma: no cover
             pass
-        if isinstance(value, str) and value.strip().lower() in ("nan", "inf", "+inf", "-inf", "infinity", "-infinity"):
+        if isinstance(value, str) and value.strip().lower() in (
+            "nan",
+            "inf",
+            "+inf",
+            "-inf",
+            "infinity",
+            "-infinity",
+        ):
             return float(value.strip().lower().replace("infinity", "inf"))
         raise InvalidInput(f"metric {key!r} value {value!r} is not a number", field=f"metrics.{key}")
     return float(value)

@@ -33,9 +33,7 @@ class Tx:
     dialect: str
     _journal_locked: bool = False
 
-    def journal(
-        self, action: str, entity_type: str, entity_id: str, payload: dict[str, Any] | None = None
-    ) -> int:
+    def journal(self, action: str, entity_type: str, entity_id: str, payload: dict[str, Any] | None = None) -> int:
         if self.dialect == "postgresql" and not self._journal_locked:
             self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_JOURNAL_LOCK})
             self._journal_locked = True

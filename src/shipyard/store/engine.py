@@ -27,7 +27,9 @@ def create_engine(uri: str) -> Engine:
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
         return sa.create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)
-    raise InvalidInput(f"unsupported store URI {uri!r}: use sqlite:///PATH or postgresql+psycopg://…", field="store_uri")
+    raise InvalidInput(
+        f"unsupported store URI {uri!r}: use sqlite:///PATH or postgresql+psycopg://…", field="store_uri"
+    )
 
 
 def _sqlite_engine(url: sa.URL) -> Engine:

@@ -32,9 +32,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "journal",
-        sa.Column(
-            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("ts", sa.BigInteger(), nullable=False),
         sa.Column("actor", sa.String(length=250), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
@@ -83,9 +81,7 @@ def upgrade() -> None:
         sa.Column("end_time", sa.BigInteger(), nullable=True),
         sa.Column("lifecycle", sa.String(length=16), server_default="active", nullable=False),
         sa.Column("environment", sa.JSON(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["experiment_id"], ["experiments.id"], name=op.f("fk_runs_experiment_id_experiments")
-        ),
+        sa.ForeignKeyConstraint(["experiment_id"], ["experiments.id"], name=op.f("fk_runs_experiment_id_experiments")),
         sa.ForeignKeyConstraint(["parent_run_id"], ["runs.id"], name=op.f("fk_runs_parent_run_id_runs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_runs")),
     )
@@ -113,24 +109,18 @@ def upgrade() -> None:
 
     op.create_table(
         "metrics",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("run_id", sa.String(length=32), nullable=False),
         sa.Column("key", sa.String(length=250), nullable=False),
         sa.Column("value", sa.Float(precision=53), nullable=True),
         sa.Column("is_nan", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("step", sa.BigInteger(), nullable=False),
         sa.Column("timestamp", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name=op.f("fk_metrics_run_id_runs"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_metrics_run_id_runs"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_metrics")),
     )
     with op.batch_alter_table("metrics", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_metrics_run_id_key_step"), ["run_id", "key", "step"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_metrics_run_id_key_step"), ["run_id", "key", "step"], unique=False)
 
     op.create_table(
         "model_versions",
@@ -154,9 +144,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["model_id"], ["registered_models.id"], name=op.f("fk_model_versions_model_id_registered_models")
         ),
-        sa.ForeignKeyConstraint(
-            ["source_run_id"], ["runs.id"], name=op.f("fk_model_versions_source_run_id_runs")
-        ),
+        sa.ForeignKeyConstraint(["source_run_id"], ["runs.id"], name=op.f("fk_model_versions_source_run_id_runs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_model_versions")),
         sa.UniqueConstraint("model_id", "version", name=op.f("uq_model_versions_model_id_version")),
     )
@@ -169,9 +157,7 @@ def upgrade() -> None:
         sa.Column("run_id", sa.String(length=32), nullable=False),
         sa.Column("key", sa.String(length=250), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name=op.f("fk_params_run_id_runs"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_params_run_id_runs"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("run_id", "key", name=op.f("pk_params")),
     )
     with op.batch_alter_table("params", schema=None) as batch_op:
@@ -185,9 +171,7 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("is_tree", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name=op.f("fk_run_artifacts_run_id_runs"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_run_artifacts_run_id_runs"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("run_id", "path", name=op.f("pk_run_artifacts")),
     )
     op.create_table(

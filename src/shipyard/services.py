@@ -1,0 +1,47 @@
+"""The service layer, assembled: one object holding every domain service over one store.
+
+Embedded SDK calls and the HTTP server both go through an instance of :class:`Services`, so the
+rules live in exactly one place.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from shipyard.artifacts import ArtifactStore
+from shipyard.core.settings import Settings
+from shipyard.registry.service import RegistryService
+from shipyard.store.database import Database
+from shipyard.store.journal import JournalService
+from shipyard.tracking.service import TrackingService
+
+
+class Services:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        settings.home.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.store_uri)
+        self.artifacts = ArtifactStore(settings.artifact_uri)
+
+    @cached_property
+    def tracking(self) -> TrackingService:
+        return TrackingService(self.db, self.artifacts)
+
+    @cached_property
+    def registry(self) -> RegistryService:
+        return RegistryService(self.db, self.artifacts, self.tracking)
+
+    @cached_property
+    def journal(self) -> JournalService:
+        return JournalService(self.db)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+# The class behind each service attribute, for code that needs signatures without an instance.
+SERVICE_CLASSES: dict[str, type] = {
+    "tracking": TrackingService,
+    "registry": RegistryService,
+    "journal": JournalService,
+}
