@@ -109,11 +109,12 @@ class ArtifactStore:
         self._fs: Any = None
         self._root_path = ""
         self._atomic_put = False
+        self._is_memory = False
 
         local = root
         for prefix in _LOCAL_PREFIXES:
             if root.startswith(prefix):
-                local = root[len(prefix):]
+                local = root[len(prefix) :]
                 break
         if "://" not in local:
             self._local_root = os.path.abspath(os.path.expanduser(local))
@@ -131,6 +132,7 @@ class ArtifactStore:
         self._root_path = path.rstrip("/")
         fs_protocols = self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
         self._atomic_put = any(p in _ATOMIC_PUT_PROTOCOLS for p in fs_protocols)
+        self._is_memory = "memory" in fs_protocols
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.root!r})"
@@ -308,6 +310,10 @@ class ArtifactStore:
         try:
             if self._local_root is not None:
                 return open(path, "rb")
+            if self._is_memory:
+                # fsspec's memory filesystem hands every reader the same shared file object, so
+                # concurrent readers would move each other's position; the bytes are in RAM anyway.
+                return io.BytesIO(self._fs.cat_file(path))
             return self._fs.open(path, "rb")  # type: ignore[no-any-return]
         except FileNotFoundError:
             raise self._not_found(digest) from None
