@@ -10,12 +10,13 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from shipyard.artifacts import ArtifactStore
+
+from .helpers import S3Server
 
 
 @pytest.fixture
@@ -32,25 +33,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class S3Server:
-    endpoint_url: str
-
-    @property
-    def storage_options(self) -> dict[str, Any]:
-        return {"client_kwargs": {"endpoint_url": self.endpoint_url}}
-
-    def client(self) -> Any:
-        import boto3
-
-        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1")
-
-    def new_bucket(self) -> str:
-        name = f"test-{uuid.uuid4().hex[:12]}"
-        self.client().create_bucket(Bucket=name)
-        return name
 
 
 @pytest.fixture(scope="session")
@@ -113,4 +95,3 @@ def memory_root() -> Iterator[str]:
 def _no_stray_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     # A developer's own SHIPYARD_S3_ENDPOINT_URL must not leak into these tests.
     monkeypatch.delenv("SHIPYARD_S3_ENDPOINT_URL", raising=False)
-

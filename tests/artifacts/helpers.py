@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
 
 
 def object_files(root: str) -> list[str]:
@@ -47,3 +50,22 @@ def corrupt(path: str, data: bytes = b"garbage") -> None:
     os.chmod(path, 0o644)
     with open(path, "wb") as f:
         f.write(data)
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint_url: str
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        return {"client_kwargs": {"endpoint_url": self.endpoint_url}}
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1")
+
+    def new_bucket(self) -> str:
+        name = f"test-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name)
+        return name

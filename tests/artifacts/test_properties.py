@@ -15,7 +15,9 @@ from shipyard.artifacts import ArtifactStore, materialize_tree, put_tree, tree_d
 from .helpers import read_tree, write_tree
 
 # No example database: these tests must not drop a .hypothesis/ directory into the repo.
-PROPERTY = settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 segment = st.text(alphabet="abcxyzABC019_-. ", min_size=1, max_size=6).filter(lambda s: s not in (".", ".."))
 rel_path = st.lists(segment, min_size=1, max_size=3).map("/".join)

@@ -50,7 +50,11 @@ def test_manifest_contents(store: ArtifactStore, src: str) -> None:
     manifest = read_manifest(store, tree.digest)
     assert manifest["kind"] == TREE_KIND
     assert sorted(manifest["entries"]) == sorted([*FILES, "run.sh"])  # empty dirs are not represented
-    assert manifest["entries"]["conf/deep/nested/more.txt"] == {"digest": sha(b"deep"), "size": 4, "mode": 0o644}
+    assert manifest["entries"]["conf/deep/nested/more.txt"] == {
+        "digest": sha(b"deep"),
+        "size": 4,
+        "mode": 0o644,
+    }
     # Modes are normalized like git: executable or not, independent of the creator's umask.
     assert manifest["entries"]["run.sh"]["mode"] == 0o755
     # The manifest object is the canonical JSON of the manifest, so its digest is reproducible.
@@ -241,7 +245,10 @@ def test_read_manifest_rejects_non_manifests(store: ArtifactStore) -> None:
         {"/etc/evil": {"digest": sha(b"x"), "size": 1, "mode": 0o644}},
         {"a//b": {"digest": sha(b"x"), "size": 1, "mode": 0o644}},
         {"a/./b": {"digest": sha(b"x"), "size": 1, "mode": 0o644}},
-        {"a": {"digest": sha(b"x"), "size": 1, "mode": 0o644}, "a/b": {"digest": sha(b"x"), "size": 1, "mode": 0o644}},
+        {
+            "a": {"digest": sha(b"x"), "size": 1, "mode": 0o644},
+            "a/b": {"digest": sha(b"x"), "size": 1, "mode": 0o644},
+        },
         {"a": {"digest": "md5:abc", "size": 1, "mode": 0o644}},
         {"a": {"digest": sha(b"x"), "size": -1, "mode": 0o644}},
         {"a": {"digest": sha(b"x"), "size": 1, "mode": 0o4755}},
