@@ -281,3 +281,12 @@ def test_tree_over_generic_fsspec_store(memory_root: str, src: str, tmp_path) ->
     materialize_tree(store, tree.digest, dest)  # link requested, but nothing local to link
     assert os.stat(os.path.join(dest, "model.pkl")).st_nlink == 1
     assert verify_tree(store, tree.digest, dest) == []
+
+
+def test_longest_file_names_survive(store: ArtifactStore, tmp_path) -> None:
+    name = "n" * 255  # NAME_MAX: temp names beside it must not grow past the limit
+    files = {name: b"long", f"d/{name}": b"longer"}
+    write_tree(str(tmp_path / "src"), files)
+    tree = put_tree(store, str(tmp_path / "src"))
+    materialize_tree(store, tree.digest, str(tmp_path / ("o" * 255)), link=False)
+    assert read_tree(str(tmp_path / ("o" * 255))) == files

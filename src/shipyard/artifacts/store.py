@@ -103,7 +103,8 @@ class ArtifactStore:
     root at once.
     """
 
-    def __init__(self, root: str, storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str], storage_options: dict[str, Any] | None = None) -> None:
+        root = os.fspath(root)
         self.root = root
         self._local_root: str | None = None
         self._fs: Any = None
@@ -336,7 +337,9 @@ class ArtifactStore:
         os.makedirs(parent, exist_ok=True)
         with self.open(digest) as src:
             # Temp file beside dest: same filesystem, so the final rename is atomic.
-            fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(dest)}.", suffix=".part")
+            # Name truncated so a near-NAME_MAX destination name still leaves room for the suffixes.
+            prefix = f".{os.path.basename(dest)[:100]}."
+            fd, tmp = tempfile.mkstemp(dir=parent, prefix=prefix, suffix=".part")
             tmp_path: str | None = tmp
             try:
                 with os.fdopen(fd, "wb") as out:

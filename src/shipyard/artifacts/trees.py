@@ -369,7 +369,7 @@ def materialize_tree(
     parent = os.path.dirname(dest)
     os.makedirs(parent, exist_ok=True)
     # Build beside dest (same filesystem) so the final rename is atomic.
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.", suffix=".partial", dir=parent)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)[:100]}.", suffix=".partial", dir=parent)
     try:
         for rel in tree.entries:
             os.makedirs(os.path.join(staging, *rel.split("/")[:-1]), exist_ok=True)
