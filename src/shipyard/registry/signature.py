@@ -268,11 +268,19 @@ def _validate_columns(schema: Schema, data: Any) -> pd.DataFrame:
             field=missing[0],
             details={"missing": missing},
         )
-    out: dict[Any, pd.Series] = {}
-    for col in schema["columns"]:
-        label = labels[col["name"]]
-        out[label] = _coerce_column(col, value[label])
-    return pd.DataFrame(out, index=value.index)
+    ordered = [labels[c["name"]] for c in schema["columns"]]
+    casts: dict[Any, pd.Series] = {}
+    for col, label in zip(schema["columns"], ordered, strict=True):
+        original = value[label]
+        coerced = _coerce_column(col, original)
+        if coerced is not original:
+            casts[label] = coerced
+    if not casts and list(value.columns) == ordered:
+        return value  # already conforming: hand the caller's frame through untouched (same memory layout)
+    result = value[ordered] if list(value.columns) != ordered else value.copy()
+    for label, series in casts.items():
+        result[label] = series
+    return result
 
 
 def _bad(name: str, expected: str, got: str) -> InvalidInput:
@@ -351,16 +359,15 @@ def _coerce_column(col: Mapping[str, Any], s: pd.Series) -> pd.Series:
                 raise _bad(name, kind, "non-integral numbers")
         if len(present) and (present.min() < lo or present.max() > hi):
             raise _bad(name, kind, f"values outside the {kind} range")
-        if has_null:
-            if not nullable:
-                raise _not_nullable(name, kind)
-            return num.astype(nullable_target)
-        return num.astype(np_target)
+        if has_null and not nullable:
+            raise _not_nullable(name, kind)
+        target = nullable_target if has_null else np_target
+        return num if str(num.dtype) == target else num.astype(target)
     if has_null and not nullable:
         raise _not_nullable(name, kind)
     if kind == "boolean":
         if pd.api.types.is_bool_dtype(s.dtype):
-            return s if has_null else s.astype(bool)
+            return s if has_null or s.dtype == np.dtype(bool) else s.astype(bool)
         if _is_object(s) and pd.api.types.infer_dtype(s, skipna=True) in ("boolean", "empty"):
             return s.astype("boolean") if has_null else s.astype(bool)
         raise _bad(name, kind, _describe(s))

@@ -101,6 +101,19 @@ def _native_predict(module: ModuleType, model: Any) -> Callable[[Any], Any]:
     return fn
 
 
+def _infer_from_example(module: ModuleType, model: Any, example: Any) -> dict[str, Any]:
+    try:
+        output = _native_predict(module, model)(example)
+    except Exception as exc:  # the model may reject the example; the input schema still stands
+        warnings.warn(
+            f"could not infer the output signature: predict on the input example failed: {exc}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        output = None
+    return infer_signature(example, output)
+
+
 def _prepare_dir(path: Path) -> bool:
     """Make ``path`` an empty directory; return True when this call created it."""
     if path.exists():
@@ -153,33 +166,23 @@ def save_model(
     if not is_jsonable(extra):
         raise InvalidInput("extra_metadata must be JSON-serializable (no NaN/Infinity)", field="extra_metadata")
 
-    example_json = None
-    if input_example is not None:
-        example_json = example_to_json(input_example)
-        if signature is None:
-            example = example_from_json(example_json)
-            try:
-                output = _native_predict(module, model)(example)
-            except Exception as exc:  # the model may reject the example; the input schema still stands
-                warnings.warn(
-                    f"could not infer the output signature: predict on the input example failed: {exc}",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                output = None
-            signature = infer_signature(example, output)
+    example_json = None if input_example is None else example_to_json(input_example)
     if signature is not None:
         signature = check_signature(signature)
         if not is_jsonable(signature):
             raise InvalidInput("signature must be JSON-serializable", field="signature")
-        if input_example is not None:
-            validate_input(signature, example_from_json(example_json or {}))
+        if example_json is not None:
+            validate_input(signature, example_from_json(example_json))
 
     created = _prepare_dir(target)
     try:
         flavor_meta = module.save(model, target)
         if not is_jsonable(flavor_meta):
             raise InvalidInput(f"the {name} flavor produced metadata that is not JSON", field="flavor")
+        if signature is None and example_json is not None:
+            # A PythonModel may only work after load_context, so it is asked through a reloaded copy.
+            predictor = module.load(target, flavor_meta) if isinstance(model, PythonModel) else model
+            signature = _infer_from_example(module, predictor, example_from_json(example_json))
         descriptor: dict[str, Any] = {
             "format": FORMAT,
             "flavor": name,
