@@ -160,6 +160,9 @@ def test_custom_python_model(tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Seri
     assert descriptor["flavor_meta"]["python_model"] is True
     assert "artifacts/threshold.json" in descriptor["files"]
     assert loaded.raw.loaded_threshold == 0.8
+    # outputs were inferred through a reloaded copy, after load_context
+    assert descriptor["signature"]["outputs"] == {"type": "tensor", "dtype": "int64", "shape": [-1]}
+    assert model.loaded_threshold is None  # the caller's object was not touched
     expected = (base.predict_proba(X)[:, 1] >= 0.8).astype(int)
     np.testing.assert_array_equal(loaded.predict(X), expected)
 
@@ -250,6 +253,13 @@ def test_explicit_signature_must_accept_example(tmp_path: Path, cancer: tuple[pd
     assert descriptor["signature"] is None and descriptor["input_example"] is None
     # without a signature predict is not checked: the raw model sees the data as is
     np.testing.assert_array_equal(load_model(tmp_path / "m2").predict(X), model.predict(X))
+
+
+def test_untypable_example_fails_before_writing(tmp_path: Path) -> None:
+    example = pd.DataFrame({"x": [1.0, 2.0], "blank": [None, None]})
+    with pytest.raises(InvalidInput, match="'blank'"):
+        save_model(PlainScorer(np.ones(2)), tmp_path / "m", input_example=example)
+    assert not (tmp_path / "m").exists()
 
 
 def test_unknown_flavor_named(tmp_path: Path) -> None:

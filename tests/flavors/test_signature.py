@@ -45,6 +45,7 @@ def mixed() -> pd.DataFrame:
             "t": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"]),
             "bin": [b"\x00", b"\xff", b"x"],
             "o": ["x", "y", "z"],
+            "c": pd.Categorical(["lo", "hi", "lo"]),
         }
     ).astype({"o": object})
 
@@ -70,6 +71,7 @@ def test_infer_columns_mixed_types(mixed: pd.DataFrame) -> None:
             {"name": "t", "type": "datetime", "nullable": False},
             {"name": "bin", "type": "binary", "nullable": False},
             {"name": "o", "type": "string", "nullable": False},
+            {"name": "c", "type": "string", "nullable": False},
         ],
     }
     assert strict_json(sig) == sig
@@ -130,6 +132,14 @@ def test_validate_reorders_drops_extras_and_passes_conforming_frames(mixed: pd.D
     assert list(result.columns) == list(mixed.columns)
     pd.testing.assert_frame_equal(result, mixed)
     assert validate_input(None, shuffled) is shuffled
+
+
+def test_validate_categoricals_pass_through_when_categories_fit() -> None:
+    sig = infer_signature(pd.DataFrame({"c": pd.Categorical(["a", "b"])}))
+    data = pd.DataFrame({"c": pd.Categorical(["b", "b"], categories=["a", "b", "z"])})
+    assert validate_input(sig, data)["c"].dtype == data["c"].dtype
+    with pytest.raises(InvalidInput, match="column 'c' expects string"):
+        validate_input(sig, pd.DataFrame({"c": pd.Categorical([1, 2])}))
 
 
 def test_validate_missing_column_named(mixed: pd.DataFrame) -> None:

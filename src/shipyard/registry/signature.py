@@ -332,6 +332,13 @@ def _numeric_view(name: str, s: pd.Series, expected: str) -> pd.Series | None:
 def _coerce_column(col: Mapping[str, Any], s: pd.Series) -> pd.Series:
     name, kind, nullable = col["name"], col["type"], bool(col.get("nullable", True))
     has_null = bool(s.isna().any())
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        # Categoricals are passed through as they are (LightGBM and others rely on the dtype);
+        # their categories must be of the column's type.
+        _coerce_column({**col, "nullable": True}, pd.Series(s.dtype.categories))
+        if has_null and not nullable and kind not in ("double", "float"):
+            raise _not_nullable(name, kind)
+        return s
     if kind in ("double", "float"):
         num = _numeric_view(name, s, kind)
         assert num is not None

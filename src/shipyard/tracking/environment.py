@@ -31,7 +31,7 @@ __all__ = ["capture_environment", "git_info", "requirements_from_environment", "
 def _packages() -> tuple[tuple[str, str], ...]:
     found: dict[str, tuple[str, str]] = {}
     for dist in importlib_metadata.distributions():
-        name = dist.metadata["Name"]
+        name = dist.metadata.get("Name")
         if not name:
             continue
         found.setdefault(_normalize(name), (name, dist.version))  # first on sys.path wins, like imports
@@ -107,7 +107,7 @@ def _git(args: list[str], cwd: str) -> subprocess.CompletedProcess[str] | None:
         return None
 
 
-def git_info(cwd: str | None = None) -> dict[str, Any]:
+def git_info(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """``commit``, ``branch``, ``dirty`` and ``remote`` of the repository containing ``cwd``.
 
     ``dirty`` means tracked files differ from HEAD (staged or not); untracked files do not count,
@@ -116,7 +116,7 @@ def git_info(cwd: str | None = None) -> dict[str, Any]:
     (else the first remote) with credentials stripped. All four are None outside a repository.
     """
     info: dict[str, Any] = {"commit": None, "branch": None, "dirty": None, "remote": None}
-    directory = cwd or _default_dir()
+    directory = os.fspath(cwd) if cwd is not None else _default_dir()
     status = _git(["status", "--porcelain=v2", "--branch", "--untracked-files=no"], directory)
     if status is None or status.returncode != 0:
         return info
@@ -142,7 +142,7 @@ def git_info(cwd: str | None = None) -> dict[str, Any]:
     return info
 
 
-def capture_environment(cwd: str | None = None) -> dict[str, Any]:
+def capture_environment(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Everything needed to explain or rebuild where a run executed.
 
     Keys: ``python`` {version, implementation, executable}, ``packages`` {name: version} sorted by

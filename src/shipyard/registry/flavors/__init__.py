@@ -101,17 +101,18 @@ def _native_predict(module: ModuleType, model: Any) -> Callable[[Any], Any]:
     return fn
 
 
-def _infer_from_example(module: ModuleType, model: Any, example: Any) -> dict[str, Any]:
+def _infer_outputs(module: ModuleType, model: Any, signature: dict[str, Any] | None, example: Any) -> Any:
+    """The output schema of the model's prediction on the example, or None (with a warning) if that fails."""
     try:
-        output = _native_predict(module, model)(example)
+        output = _native_predict(module, model)(validate_input(signature, example))
+        return None if output is None else infer_signature(example, output)["outputs"]
     except Exception as exc:  # the model may reject the example; the input schema still stands
         warnings.warn(
-            f"could not infer the output signature: predict on the input example failed: {exc}",
+            f"could not infer the output signature from the model's prediction on the input example: {exc}",
             RuntimeWarning,
             stacklevel=3,
         )
-        output = None
-    return infer_signature(example, output)
+        return None
 
 
 def _prepare_dir(path: Path) -> bool:
@@ -167,22 +168,27 @@ def save_model(
         raise InvalidInput("extra_metadata must be JSON-serializable (no NaN/Infinity)", field="extra_metadata")
 
     example_json = None if input_example is None else example_to_json(input_example)
-    if signature is not None:
+    # the model is described and checked with the example exactly as it will be read back
+    example = None if example_json is None else example_from_json(example_json)
+    infer_outputs = signature is None and example is not None
+    if infer_outputs:
+        signature = infer_signature(example)  # inputs now, to fail before writing anything
+    elif signature is not None:
         signature = check_signature(signature)
         if not is_jsonable(signature):
             raise InvalidInput("signature must be JSON-serializable", field="signature")
-        if example_json is not None:
-            validate_input(signature, example_from_json(example_json))
+        if example is not None:
+            validate_input(signature, example)
 
     created = _prepare_dir(target)
     try:
         flavor_meta = module.save(model, target)
         if not is_jsonable(flavor_meta):
             raise InvalidInput(f"the {name} flavor produced metadata that is not JSON", field="flavor")
-        if signature is None and example_json is not None:
+        if infer_outputs:
             # A PythonModel may only work after load_context, so it is asked through a reloaded copy.
             predictor = module.load(target, flavor_meta) if isinstance(model, PythonModel) else model
-            signature = _infer_from_example(module, predictor, example_from_json(example_json))
+            signature = {**(signature or {}), "outputs": _infer_outputs(module, predictor, signature, example)}
         descriptor: dict[str, Any] = {
             "format": FORMAT,
             "flavor": name,
