@@ -192,6 +192,43 @@ class RegistryService:
         read_manifest(self.artifacts, digest)  # refuses anything that is not a tree manifest
         if source_run_id is not None:
             self.tracking.get_run(source_run_id)
+        for attempt in range(3):
+            try:
+                number = self._insert_version(
+                    name,
+                    digest,
+                    flavor,
+                    source_run_id,
+                    source_uri,
+                    signature,
+                    input_example,
+                    code_commit,
+                    environment,
+                    data_refs,
+                    description,
+                    tag_values,
+                )
+                break
+            except AlreadyExists:
+                if attempt == 2:  # two writers created the model or took the number at once: retry
+                    raise
+        return self.get_version(name, number)
+
+    def _insert_version(
+        self,
+        name: str,
+        digest: str,
+        flavor: str,
+        source_run_id: str | None,
+        source_uri: str | None,
+        signature: dict[str, Any] | None,
+        input_example: dict[str, Any] | None,
+        code_commit: str | None,
+        environment: dict[str, Any] | None,
+        data_refs: list[str] | None,
+        description: str | None,
+        tag_values: dict[str, str],
+    ) -> int:
         version_id = new_id()
         with self.db.write() as tx:
             row = self._model_row(tx.conn, name, required=False, lock=True)
@@ -238,7 +275,7 @@ class RegistryService:
             tx.journal(
                 "version.registered", "model", model_id, {"after": {"name": name, **summary, "tags": tag_values}}
             )
-        return self.get_version(name, number)
+        return number
 
     def _version_row(self, conn: sa.Connection, name: str, version: int) -> tuple[sa.Row, sa.Row]:
         model = self._model_row(conn, name)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from shipyard.core.context import current_actor
+from shipyard.core.errors import AlreadyExists
 from shipyard.core.time import now_ms
 from shipyard.store import migrate
 from shipyard.store.engine import create_engine
@@ -60,8 +61,14 @@ class Database:
 
     @contextmanager
     def write(self, actor: str | None = None) -> Iterator[Tx]:
-        with self.engine.begin() as conn:
-            yield Tx(conn=conn, actor=actor or current_actor(), dialect=self.dialect)
+        """A write transaction. A uniqueness violation from a concurrent writer becomes AlreadyExists."""
+        try:
+            with self.engine.begin() as conn:
+                yield Tx(conn=conn, actor=actor or current_actor(), dialect=self.dialect)
+        except sa.exc.IntegrityError as exc:
+            raise AlreadyExists(
+                f"a concurrent change conflicts with this one ({_constraint(exc)}); retry", field=_constraint(exc)
+            ) from exc
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
@@ -71,3 +78,9 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _constraint(exc: sa.exc.IntegrityError) -> str:
+    """The violated constraint's name when the driver reports it (PostgreSQL does), else the message."""
+    diag = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+    return diag or str(exc.orig).splitlines()[0][:200]
