@@ -1,0 +1,74 @@
+"""``shipyard server``: serve the HTTP API with uvicorn for the resolved settings.
+
+One worker serves the application object built here. Several workers need an import string, so
+the command writes the resolved locations into ``SHIPYARD_HOME`` / ``SHIPYARD_STORE_URI`` /
+``SHIPYARD_ARTIFACT_URI`` and points uvicorn at :func:`app_factory`, which every worker process
+calls to build its own application from those variables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from shipyard.cli.output import state
+from shipyard.core.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+FACTORY = "shipyard.cli.server:app_factory"
+
+
+def server_settings() -> Settings:
+    """The server's own store: never a client of another server, whatever SHIPYARD_URI says."""
+    return Settings.resolve(remote_uri="")
+
+
+def app_factory() -> FastAPI:
+    """Build the application in a uvicorn worker process, from the environment the command set."""
+    from shipyard.api.app import create_app
+
+    return create_app(server_settings())
+
+
+def _redact(uri: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", uri)
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port.")] = 8080,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the Shipyard HTTP server (API under /api/v1, OpenAPI at /docs, /health)."""
+    import uvicorn
+
+    from shipyard.api.app import create_app
+
+    st = state(ctx)
+    settings = Settings.resolve(home=st.home, remote_uri="")
+    st.err.print(
+        f"Shipyard server on http://{host}:{port}  store: {_redact(settings.store_uri)}  "
+        f"artifacts: {_redact(settings.artifact_uri)}  workers: {workers}",
+        markup=False,
+        soft_wrap=True,
+    )
+    if workers == 1:
+        app = create_app(settings)
+        try:
+            uvicorn.run(app, host=host, port=port, log_level=log_level)
+        finally:
+            app.state.services.close()
+        return
+    os.environ["SHIPYARD_HOME"] = str(settings.home)
+    os.environ["SHIPYARD_STORE_URI"] = settings.store_uri
+    os.environ["SHIPYARD_ARTIFACT_URI"] = settings.artifact_uri
+    # Open (and migrate) the store once here, so the workers do not race to create it.
+    create_app(settings).state.services.close()
+    uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level)

@@ -1,0 +1,93 @@
+"""End to end through real processes: the ``shipyard`` console script, and ``shipyard server`` serving clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shipyard import Client
+from tests.conftest import free_port
+
+
+def _shipyard() -> list[str]:
+    script = Path(sys.executable).with_name("shipyard")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "shipyard.cli.main"]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*_shipyard(), *args], capture_output=True, text=True, env=_env(), timeout=timeout)
+
+
+def test_console_script_errors_and_json(home: Path) -> None:
+    with Client(home=home) as client:
+        run = client.create_run(name="only")
+        client.log_metric(run.id, "score", float("inf"), synchronous=True)
+    missing = _run("--home", str(home), "runs", "show", "nope")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "error: run 'nope' not found [field: run_id]"
+    assert missing.stdout == ""
+    bad = _run("--home", str(home), "runs", "search", "--filter", "metrics.x >")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("error: invalid filter at column 12") and len(bad.stderr.strip().splitlines()) == 1
+    page = json.loads(_run("--home", str(home), "--json", "runs", "list").stdout)
+    assert page["runs"][0]["metrics"] == {"score": "Infinity"}
+    debug = _run("--home", str(home), "--debug", "runs", "show", "nope")
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+    usage = _run("--home", str(home), "runs", "frobnicate")
+    assert usage.returncode == 2 and "Traceback" not in usage.stderr
+
+
+def test_server_smoke(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server_home = tmp_path / "server-home"
+    proc = subprocess.Popen(
+        [*_shipyard(), "--home", str(server_home), "server", "--port", str(port), "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+            try:
+                if httpx.get(url + "/health", timeout=1).json()["status"] == "ok":
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("server did not answer /health")
+            time.sleep(0.1)
+        with Client(uri=url, home=tmp_path / "client-home") as client:
+            created = client.create_experiment("remote-exp")
+        listed = _run("--uri", url, "--json", "experiments", "list")
+        assert listed.returncode == 0, listed.stderr
+        assert [e["id"] for e in json.loads(listed.stdout)] == [created.id]
+        missing = _run("--uri", url, "runs", "show", "nope")  # a remote error is the same one line
+        assert missing.returncode == 1 and missing.stderr.strip() == "error: run 'nope' not found [field: run_id]"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    # the server wrote into its own home, which an embedded client now reads
+    with Client(home=server_home) as embedded:
+        assert embedded.get_experiment("remote-exp").id == created.id
