@@ -322,7 +322,11 @@ def test_param_values_that_are_not_plain_numbers(db: Database) -> None:
         "num3": "1E-5",
         "num4": "1e0001",
         "num5": "12.50",
+        "huge": "1e9999",
+        "neg_huge": "-1e9999",
         "big_exponent": "1e99999",
+        "big_signed_exponent": "1E+12345",
+        "neg_big_exponent": "1e-12345",
         "long": "1" * 1200,
         "dot": ".5",
         "plus": "+1",
@@ -342,23 +346,20 @@ def test_param_values_that_are_not_plain_numbers(db: Database) -> None:
     def found(filter_text: str) -> set[str]:
         return {run_id.removeprefix(prefix + "-") for run_id in search(db, experiment, filter_text)}
 
-    numeric = {"num1", "num2", "num3", "num4", "num5"}
-    assert found("params.w > -1e300") == numeric
-    assert found("params.w >= 0") == numeric
+    numeric = {"num1", "num2", "num3", "num4", "num5", "huge", "neg_huge"}
+    assert found("params.w >= -1e308") == numeric - {"neg_huge"}
+    assert found("params.w >= 0") == numeric - {"neg_huge"}
+    assert found("params.w > 1e300") == {"huge"}  # no overflow error on PostgreSQL
     assert found("params.w = 0") == {"num2"}
     assert found("params.w = 12.5") == {"num5"}
-    assert found("params.w < 1") == {"num2", "num3"}
+    assert found("params.w < 1") == {"num2", "num3", "neg_huge"}
     assert found("params.w = 10") == {"num4"}
     assert found("params.w != 0") == set(values) - {"num2"}
     assert found("params.w in (100000, 'abc')") == {"num1", "text"}
     assert found("params.w = '007'") == {"zeros"}
-    assert [r.removeprefix(prefix + "-") for r in search(db, experiment, None, ["params.w"])][:5] == [
-        "num2",
-        "num3",
-        "num4",
-        "num5",
-        "num1",
-    ]
+    ordered = [r.removeprefix(prefix + "-") for r in search(db, experiment, None, ["params.w"])]
+    assert ordered[:7] == ["neg_huge", "num2", "num3", "num4", "num5", "num1", "huge"]
+    assert set(ordered[7:]) == set(values) - numeric
 
 
 def test_keys_and_values_with_odd_characters(db: Database) -> None:

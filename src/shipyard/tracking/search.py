@@ -685,42 +685,39 @@ def _binary(column: ColumnElement[Any]) -> ColumnElement[Any]:
 
 # A JSON number: the only param values that compare numerically. On PostgreSQL the value is cast
 # to NUMERIC (exact, and never overflows for these: the exponent has at most 4 digits and the
-# text at most 1000 characters); SQLite's json_valid() checks the same syntax, once the text is
-# known to hold only number characters, and CAST … AS REAL never fails.
+# text at most 1000 characters). SQLite has no regular expressions: there json_valid() checks the
+# same syntax once GLOBs have made sure the text holds only number characters and no 5-digit
+# exponent, and CAST … AS REAL never fails.
 _NUMBER_RE = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]{1,4})?$"
 _MAX_NUMBER_TEXT = 1000
 
 
-def _param_number_compare(column: ColumnElement[str], op: str, number: int | float) -> ColumnElement[bool]:
-    """``column op number`` when column holds a number, else false (never NULL, never an error)."""
-    pg_guard = sa.and_(sa.func.length(column) <= _MAX_NUMBER_TEXT, column.regexp_match(_NUMBER_RE))
-    pg_value = sa.cast(column, sa.Numeric())
-    pg_literal = sa.literal(Decimal(repr(number)) if isinstance(number, float) else Decimal(number), sa.Numeric())
-    sqlite_guard = sa.and_(
+def _number_guards(column: ColumnElement[str]) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """(PostgreSQL, SQLite) conditions that ``column`` holds a number in JSON syntax."""
+    postgresql = sa.and_(sa.func.length(column) <= _MAX_NUMBER_TEXT, column.regexp_match(_NUMBER_RE))
+    sqlite = sa.and_(
         sa.func.length(column) <= _MAX_NUMBER_TEXT,
         column.op("NOT GLOB")("*[^0-9.eE+-]*"),
-        column.op("NOT GLOB")("*[eE][0-9][0-9][0-9][0-9][0-9]*"),
-        column.op("NOT GLOB")("*[eE][+-][0-9][0-9][0-9][0-9][0-9]*"),
+        column.op("NOT GLOB")("*[eE]*[0-9][0-9][0-9][0-9][0-9]*"),
         sa.func.json_valid(column) == 1,
     )
-    sqlite_value = sa.cast(column, sa.Float())
+    return postgresql, sqlite
+
+
+def _param_number_compare(column: ColumnElement[str], op: str, number: int | float) -> ColumnElement[bool]:
+    """``column op number`` when column holds a number, else false (never NULL, never an error)."""
+    pg_guard, sqlite_guard = _number_guards(column)
+    pg_literal = sa.literal(Decimal(repr(number)) if isinstance(number, float) else Decimal(number), sa.Numeric())
     sqlite_literal = sa.literal(float(number), sa.Float())
     return _PerDialect(
-        sa.case((pg_guard, _apply(pg_value, op, pg_literal)), else_=sa.false()),
-        sa.case((sqlite_guard, _apply(sqlite_value, op, sqlite_literal)), else_=sa.false()),
+        sa.case((pg_guard, _apply(sa.cast(column, sa.Numeric()), op, pg_literal)), else_=sa.false()),
+        sa.case((sqlite_guard, _apply(sa.cast(column, sa.Float()), op, sqlite_literal)), else_=sa.false()),
     )
 
 
 def _param_number(column: ColumnElement[str]) -> ColumnElement[Any]:
     """The param's numeric value, or NULL when it is not a number (for sorting)."""
-    pg_guard = sa.and_(sa.func.length(column) <= _MAX_NUMBER_TEXT, column.regexp_match(_NUMBER_RE))
-    sqlite_guard = sa.and_(
-        sa.func.length(column) <= _MAX_NUMBER_TEXT,
-        column.op("NOT GLOB")("*[^0-9.eE+-]*"),
-        column.op("NOT GLOB")("*[eE][0-9][0-9][0-9][0-9][0-9]*"),
-        column.op("NOT GLOB")("*[eE][+-][0-9][0-9][0-9][0-9][0-9]*"),
-        sa.func.json_valid(column) == 1,
-    )
+    pg_guard, sqlite_guard = _number_guards(column)
     return _PerDialect(
         sa.case((pg_guard, sa.cast(column, sa.Numeric()))),
         sa.case((sqlite_guard, sa.cast(column, sa.Float()))),
