@@ -12,7 +12,7 @@ def demo(ctx: typer.Context) -> None:
     from shipyard.demo import run_demo
 
     st = state(ctx)
-    result = run_demo(str(st.home) if st.home is not None else None, console=st.err)
+    result = run_demo(str(st.home) if st.home is not None else None, console=st.err if st.json else st.out)
     if st.json:
         emit_json(result)
     elif isinstance(result, dict) and result:

@@ -46,6 +46,7 @@ def _show(st: State, experiment: Experiment, verb: str | None = None) -> None:
         ],
     )
     if experiment.tags:
+        st.out.print()
         st.out.print(mapping_table("tags", experiment.tags))
 
 

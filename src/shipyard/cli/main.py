@@ -43,6 +43,8 @@ class ShipyardGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, ClickException):
             raise
+        except BrokenPipeError:
+            raise  # stdout closed early (`shipyard journal tail | head`): typer exits quietly
         except Exception as exc:
             st = ctx.obj if isinstance(ctx.obj, State) else None
             report_error(exc, debug=st.debug if st is not None else "--debug" in sys.argv)

@@ -58,6 +58,7 @@ def show_model(st: State, model: RegisteredModel, versions: list[ModelVersion] |
         ],
     )
     if model.tags:
+        st.out.print()
         st.out.print(mapping_table("tags", model.tags))
     if versions:
         st.out.print()
@@ -118,6 +119,7 @@ def show_version(st: State, version: ModelVersion) -> None:
         ],
     )
     if version.tags:
+        st.out.print()
         st.out.print(mapping_table("tags", version.tags))
 
 
