@@ -352,6 +352,13 @@ def test_limits() -> None:
     assert "longer than" in error_of("metrics.a > 1 or " * 2000 + "metrics.a > 1").message
     assert "NUL" in error_of("params.x = 'a\0b'").message
     assert parse_filter("(" * 50 + "metrics.a > 1" + ")" * 50) is not None
+    assert "nested too deeply" in error_of("not (" * 26 + "metrics.a > 1" + ")" * 26).message
+    assert parse_filter("not (" * 25 + "metrics.a > 1" + ")" * 25) is not None
+    # negations side by side, and "not in", do not nest
+    assert parse_filter(" and ".join(["not params.x not in ('a')"] * 100)) is not None
+    assert parse_filter(" or ".join(["not (tags.t is not null)"] * 100)) is not None
+    values = ", ".join(["1"] * 1001)
+    assert "at most 1000 values are allowed, found 1001" in error_of(f"params.x in ({values})").message
 
 
 def test_order_by_errors() -> None:

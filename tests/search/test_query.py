@@ -414,6 +414,17 @@ def test_compiled_statements_are_cacheable(data: Dataset, db: Database) -> None:
             assert [data.labels[r] for r in conn.execute(second).scalars()] == ["r3"]
 
 
+def test_the_largest_filters_allowed_run(data: Dataset, db: Database) -> None:
+    widest = " or ".join(
+        f"params.depth in ({5 * i}, {5 * i + 1}, {5 * i + 2}, {5 * i + 3}, {5 * i + 4})" for i in range(200)
+    )
+    assert set(data.find(db, widest)) == {"r1", "r3"}
+    strings = " or ".join(f"tags.team in ('{i}', 'x{i}', 'y{i}', 'z{i}', 'risk')" for i in range(200))
+    assert set(data.find(db, strings)) == {"r1", "r5"}
+    deepest = "not (" * 25 + "metrics.acc > 0.9" + ")" * 25
+    assert set(data.find(db, deepest)) == {"r2", "r4", "r5"}
+
+
 def test_build_search_query_reports_bad_filters(db: Database) -> None:
     with pytest.raises(FilterSyntaxError, match="column 15"):
         build_search_query(None, "metrics.acc > and x", None)

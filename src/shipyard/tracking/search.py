@@ -149,7 +149,7 @@ _PREFIXES: dict[str, FieldKind] = {
 MAX_FILTER_LENGTH = 20_000
 MAX_NESTING = 50
 MAX_COMPARISONS = 200
-MAX_LIST_VALUES = 1_000
+MAX_VALUES = 1_000  # in all the filter's lists together; keeps bind parameters within bounds
 _INT64 = 2**63 - 1
 
 
@@ -282,7 +282,7 @@ def parse_filter(text: str | None) -> Node | None:
     tree = _parse(text, "filter", what="filter", field="filter")
     node = _transform(tree, text, what="filter", field="filter")
     assert isinstance(node, Comparison | And | Or | Not)
-    _check_size(node, text)
+    _check_size(node)
     return node
 
 
@@ -307,18 +307,26 @@ def _parse(text: str, start: str, *, what: str, field: str) -> Tree:
         raise _error(text, bad, "NUL characters and lone surrogates are not allowed", what=what, field=field)
     parser = _LARK.parse_interactive(text, start=start)
     tokens: list[Token] = []  # every token the parser consumed, or is about to
-    depth = 0
+    # How deep the syntax tree gets, tracked while lexing so that a pathological filter fails
+    # cleanly instead of exhausting the stack: one level per open parenthesis, plus one per
+    # prefix "not" still in force (a "not" ends at the next and/or/")" of its own level).
+    nots_per_level = [0]
     nots = 0
     try:
         for token in parser.iter_parse():
+            previous = tokens[-1].type if tokens else None
             tokens.append(token)
             if token.type == "_LPAR":
-                depth += 1
-            elif token.type == "_RPAR":
-                depth -= 1
-            elif token.type == "NOT":
+                nots_per_level.append(0)
+            elif token.type == "_RPAR" and len(nots_per_level) > 1:
+                nots -= nots_per_level.pop()
+            elif token.type in ("_AND", "_OR"):
+                nots -= nots_per_level[-1]
+                nots_per_level[-1] = 0
+            elif token.type == "NOT" and previous in (None, "_LPAR", "_AND", "_OR", "NOT"):
+                nots_per_level[-1] += 1
                 nots += 1
-            if depth > MAX_NESTING or nots > MAX_NESTING:
+            if len(nots_per_level) - 1 + nots > MAX_NESTING:
                 raise _error(text, token.start_pos or 0, "the expression is nested too deeply", what=what, field=field)
         return parser.feed_eof(tokens[-1] if tokens else None)
     except UnexpectedToken as exc:
@@ -538,8 +546,6 @@ class _Builder(Transformer):
         negated = isinstance(rest[0], Token) and rest[0].type == "NOT"
         in_token = rest[1] if negated else rest[0]
         literals = [item for item in rest if isinstance(item, _Literal)]
-        if len(literals) > MAX_LIST_VALUES:
-            raise self._fail(in_token.start_pos, f"an 'in' list may hold at most {MAX_LIST_VALUES} values")
         values = tuple(self._check_value(ref, "in", literal, in_token) for literal in literals)
         return Comparison(ref.field, "not in" if negated else "in", values)
 
@@ -631,20 +637,25 @@ def _field_text(field: Field) -> str:
     return f"{field.kind}s.{field.key}"
 
 
-def _check_size(node: Node, text: str) -> None:
-    count = 0
+def _check_size(node: Node) -> None:
+    comparisons = values = 0
     stack: list[Node] = [node]
     while stack:
         item = stack.pop()
         if isinstance(item, Comparison):
-            count += 1
+            comparisons += 1
+            values += len(item.value) if isinstance(item.value, tuple) else 1
         elif isinstance(item, And | Or):
             stack.extend(item.items)
         else:
             stack.append(item.item)
-    if count > MAX_COMPARISONS:
+    if comparisons > MAX_COMPARISONS:
         raise FilterSyntaxError(
-            f"invalid filter: at most {MAX_COMPARISONS} comparisons are allowed, found {count}", field="filter"
+            f"invalid filter: at most {MAX_COMPARISONS} comparisons are allowed, found {comparisons}", field="filter"
+        )
+    if values > MAX_VALUES:
+        raise FilterSyntaxError(
+            f"invalid filter: at most {MAX_VALUES} values are allowed, found {values}", field="filter"
         )
 
 
@@ -694,6 +705,12 @@ _MAX_NUMBER_TEXT = 1000
 
 def _number_guards(column: ColumnElement[str]) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     """(PostgreSQL, SQLite) conditions that ``column`` holds a number in JSON syntax."""
+    if column is params.c.value:  # built once: filters use it over and over
+        return _PARAM_GUARDS
+    return _build_number_guards(column)
+
+
+def _build_number_guards(column: ColumnElement[str]) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     postgresql = sa.and_(sa.func.length(column) <= _MAX_NUMBER_TEXT, column.regexp_match(_NUMBER_RE))
     sqlite = sa.and_(
         sa.func.length(column) <= _MAX_NUMBER_TEXT,
@@ -704,14 +721,27 @@ def _number_guards(column: ColumnElement[str]) -> tuple[ColumnElement[bool], Col
     return postgresql, sqlite
 
 
-def _param_number_compare(column: ColumnElement[str], op: str, number: int | float) -> ColumnElement[bool]:
-    """``column op number`` when column holds a number, else false (never NULL, never an error)."""
+_PARAM_GUARDS = _build_number_guards(params.c.value)
+
+
+def _param_number_compare(
+    column: ColumnElement[str], op: str, number: int | float | list[int | float]
+) -> ColumnElement[bool]:
+    """``column op number`` (``op`` may be "in" with a list) when column holds a number, else false:
+    never NULL, never an error."""
+    numbers = number if isinstance(number, list) else [number]
+    decimals = [Decimal(repr(n)) if isinstance(n, float) else Decimal(n) for n in numbers]
+    floats = [float(n) for n in numbers]
     pg_guard, sqlite_guard = _number_guards(column)
-    pg_literal = sa.literal(Decimal(repr(number)) if isinstance(number, float) else Decimal(number), sa.Numeric())
-    sqlite_literal = sa.literal(float(number), sa.Float())
+    pg_value, sqlite_value = sa.cast(column, sa.Numeric()), sa.cast(column, sa.Float())
+    if op == "in":
+        pg_test, sqlite_test = pg_value.in_(decimals), sqlite_value.in_(floats)
+    else:
+        pg_test = _apply(pg_value, op, sa.literal(decimals[0], sa.Numeric()))
+        sqlite_test = _apply(sqlite_value, op, sa.literal(floats[0], sa.Float()))
     return _PerDialect(
-        sa.case((pg_guard, _apply(sa.cast(column, sa.Numeric()), op, pg_literal)), else_=sa.false()),
-        sa.case((sqlite_guard, _apply(sa.cast(column, sa.Float()), op, sqlite_literal)), else_=sa.false()),
+        sa.case((pg_guard, pg_test), else_=sa.false()),
+        sa.case((sqlite_guard, sqlite_test), else_=sa.false()),
     )
 
 
@@ -874,9 +904,12 @@ def _text_condition(column: ColumnElement[str], op: str, value: Any, *, numeric_
             raise FilterSyntaxError(f"invalid filter: text compares to strings, not {item!r}")
     if op == "in":
         strings = [v for v in values if isinstance(v, str)]
-        parts = [_param_number_compare(column, "=", v) for v in values if not isinstance(v, str)]
+        numbers = [v for v in values if not isinstance(v, str)]
+        parts = []
         if strings:
-            parts.insert(0, column == strings[0] if len(strings) == 1 else column.in_(strings))
+            parts.append(column == strings[0] if len(strings) == 1 else column.in_(strings))
+        if numbers:
+            parts.append(_param_number_compare(column, "in", numbers))
         return sa.or_(*parts)
     if op in ("like", "ilike"):
         if not isinstance(value, str):
