@@ -841,22 +841,26 @@ def _compile_comparison(node: Comparison) -> ColumnElement[bool]:
     if field.kind == "attribute":
         return _compile_attribute(node)
     if field.kind == "metric":
-        table, run_column, value_column = latest_metrics, latest_metrics.c.run_id, latest_metrics.c.value
+        run_column, value_column = latest_metrics.c.run_id, latest_metrics.c.value
         scope: list[ColumnElement[bool]] = [latest_metrics.c.key == field.key]
     elif field.kind == "param":
-        table, run_column, value_column = params, params.c.run_id, params.c.value
+        run_column, value_column = params.c.run_id, params.c.value
         scope = [params.c.key == field.key]
     elif field.kind == "tag":
-        table, run_column, value_column = tags, tags.c.entity_id, tags.c.value
+        run_column, value_column = tags.c.entity_id, tags.c.value
         scope = [tags.c.entity_type == "run", tags.c.key == field.key]
     else:
         raise FilterSyntaxError(f"invalid filter: unknown field kind {field.kind!r}")
 
-    # "Has a row for this key that satisfies …": an uncorrelated IN subquery, which both SQLite
-    # and PostgreSQL run as a lookup on the (key, value) / (key) index, then a semi-join.
+    # "Has a row for this key that satisfies …": EXISTS correlated on the run, a primary-key probe
+    # per candidate run. Its cost follows the runs searched (one experiment, say), not the whole
+    # store, and it stops early when the page is full in index order; PostgreSQL turns it into a
+    # semi- or anti-join either way. (An uncorrelated ``runs.id IN (SELECT run_id … WHERE key = …)``
+    # is a little faster on SQLite while the store holds one experiment, and much slower once it
+    # holds many: it reads every run's value of that key.)
     def having(condition: ColumnElement[bool] | None) -> ColumnElement[bool]:
         where = scope if condition is None else [*scope, condition]
-        return runs.c.id.in_(sa.select(run_column).select_from(table).where(*where))
+        return sa.exists().where(run_column == runs.c.id, *where)
 
     if node.op == "is null":
         return sa.not_(having(None))
