@@ -129,6 +129,8 @@ def test_list_pattern_and_null_operators(text: str, expected: Comparison) -> Non
         ("metrics.1st", Field("metric", "1st")),
         ("metrics.and", Field("metric", "and")),
         ("metrics.x-1", Field("metric", "x-1")),
+        ("metrics.précision", Field("metric", "précision")),
+        ("params.模型", Field("param", "模型")),
     ],
 )
 def test_keys(text: str, field: Field) -> None:
@@ -314,6 +316,7 @@ def test_the_error_message_has_a_summary_line_and_a_caret() -> None:
         ("status = 'DONE'", 10, "unknown status 'DONE'"),
         ("status in ('RUNNING', 'nope')", 23, "unknown status 'nope'"),
         ("status < 'RUNNING'", 8, "status can only be compared with =, !=, in and not in"),
+        ("status like 'RUN%'", 8, "status can only be compared with =, !=, in and not in, not like"),
         ("start_time > 'yesterday'", 14, "is not a time"),
         ("start_time like '2026%'", 12, "'like' compares text"),
         ("end_time > 1e30", 12, "time out of range"),

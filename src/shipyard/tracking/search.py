@@ -16,9 +16,10 @@ attributes, written bare or with the prefix ``attributes.``, ``attr.`` or ``run.
 ``run_id`` (alias ``id``), ``name`` (alias ``run_name``), ``status``, ``user``, ``start_time``,
 ``end_time``, ``experiment_id``, ``parent_run_id``, ``description``. The singular prefixes
 ``metric.``, ``param.``, ``tag.`` and ``attribute.`` work too. A KEY is written bare when it
-consists of letters, digits, ``_``, ``.``, ``/`` and ``-`` (``metrics.train/loss``,
+consists of letters (of any script), digits, ``_``, ``.``, ``/`` and ``-`` (``metrics.train/loss``,
 ``params.max-depth``, ``tags.shipyard.source``); any other key is quoted with backticks or
-double quotes right after the prefix: ``metrics.`val loss```, ``params."batch size"``.
+double quotes right after the prefix: ``metrics.`val loss```, ``params."batch size"``. Keys are
+case-sensitive; prefixes and attribute names are not.
 
 **Operators.** ``=`` (or ``==``), ``!=`` (or ``<>``), ``<``, ``<=``, ``>``, ``>=``;
 ``in (v1, v2, …)`` and ``not in (…)``; ``like``, ``ilike`` (case-insensitive), ``not like``,
@@ -45,7 +46,12 @@ quote (``'it''s'``); and, for metrics, ``NaN``, ``inf`` and ``-inf``.
   (the same on SQLite and PostgreSQL, whatever the server's collation).
 * ``start_time`` and ``end_time`` take epoch milliseconds or an ISO-8601 time (UTC when no zone is
   given): ``start_time > '2026-01-01T00:00'``.
-* ``status`` takes RUNNING, FINISHED, FAILED or KILLED, in any case.
+* ``status`` takes RUNNING, FINISHED, FAILED or KILLED, in any case, with ``=``, ``!=``, ``in``
+  and ``not in``.
+* ``like`` is case-sensitive and ``ilike`` is not; on SQLite ``ilike`` folds only ASCII letters.
+
+A filter may be at most 20,000 characters, with at most 200 comparisons, 1,000 values in all and
+50 levels of parentheses and ``not``.
 
 Order
 -----
@@ -242,7 +248,7 @@ NUMBER: /[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?/
 SSTRING: /'(?:[^'\\]|\\.|'')*'/s
 DSTRING: /"(?:[^"\\]|\\.|"")*"/s
 BACKTICK_KEY: /`(?:[^`\\]|\\.|``)*`/s
-IDENT: /(?!(?:{_KEYWORDS})\b)[A-Za-z_][A-Za-z0-9_.\/\-]*/i
+IDENT: /(?!(?:{_KEYWORDS})\b)[^\W\d][\w.\/\-]*/i
 
 %import common.WS
 %ignore WS
@@ -419,7 +425,7 @@ def _error(text: str, pos: int, problem: str, *, what: str = "filter", field: st
     line_no = text.count("\n", 0, pos) + 1
     column = pos - line_start + 1
     where = f"line {line_no}, column {column}" if "\n" in text else f"column {column}"
-    snippet = text[line_start:line_end].replace("\t", " ")
+    snippet = text[line_start:line_end].replace("\t", " ").replace("\r", " ")
     caret = column - 1
     if len(snippet) > 100:  # show a window around the spot
         left = max(0, caret - 50)
@@ -584,10 +590,10 @@ class _Builder(Transformer):
                 raise self._fail(where, f"{_field_text(field)} is text; quote the value: '{literal.token}'")
             return literal.value
         if field.key == "status":
-            if literal.kind != "string" or str(literal.value).upper() not in RUN_STATUSES:
-                raise self._fail(where, f"unknown status {literal.token} (statuses are {', '.join(RUN_STATUSES)})")
             if op in ORDERING_OPS or op.endswith("like"):
                 raise self._fail(op_token.start_pos, f"status can only be compared with =, !=, in and not in, not {op}")
+            if literal.kind != "string" or str(literal.value).upper() not in RUN_STATUSES:
+                raise self._fail(where, f"unknown status {literal.token} (statuses are {', '.join(RUN_STATUSES)})")
             return str(literal.value).upper()
         # start_time / end_time
         if literal.kind == "string":
