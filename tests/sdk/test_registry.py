@@ -34,7 +34,10 @@ def test_log_model_register_alias_and_load(client, data, models) -> None:
     _, pipe = models
     run = client.create_run()
     client.log_params(run.id, {"C": 0.5})
-    version = client.log_model(run.id, pipe, input_example=X.head(3), registered_model_name="fraud")
+    version = client.log_model(
+        run.id, pipe, input_example=X.head(3), registered_model_name="fraud", data_refs=["file:///data/train.csv"]
+    )
+    assert version.data_refs == ["file:///data/train.csv"]
     assert version.version == 1 and version.model_name == "fraud"
     assert version.digest.startswith("sha256:") and len(version.digest) == 71
     assert version.flavor == "sklearn"

@@ -329,6 +329,7 @@ class Client:
         input_example: Any = None,
         signature: dict[str, Any] | None = None,
         registered_model_name: str | None = None,
+        data_refs: list[str] | None = None,
     ) -> Artifact | ModelVersion:
         """Save ``model`` with its flavor into the run's artifacts; optionally register it in one go."""
         from shipyard.registry.flavors import save_model
@@ -347,7 +348,7 @@ class Client:
             is_tree=True,
         )
         if registered_model_name:
-            return self.register_model(f"runs:/{run_id}/{artifact_path}", registered_model_name)
+            return self.register_model(f"runs:/{run_id}/{artifact_path}", registered_model_name, data_refs=data_refs)
         return artifact
 
     def register_model(
