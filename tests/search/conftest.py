@@ -1,7 +1,8 @@
 """Fixtures for the search-language tests: one SQLite file and one PostgreSQL database per session.
 
 PostgreSQL is the server every development and CI machine runs on 127.0.0.1:5432 (``SHIPYARD_TEST_PG``
-overrides the admin URL); a uniquely named database is created for the session and dropped at its end.
+overrides the admin URL); a uniquely named database, with an ICU en-US default collation where the
+server has ICU, is created for the session and dropped at its end.
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ def pg_db() -> Iterator[Database]:
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"shipyard_search_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            # A linguistic default collation ('a' < 'B'), to prove text order does not depend on it.
+            conn.exec_driver_sql(
+                f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+            )
+        except sa.exc.DBAPIError:  # a server without ICU
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     db = Database(admin.url.set(database=name).render_as_string(hide_password=False))
     try:
         yield db
