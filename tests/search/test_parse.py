@@ -364,6 +364,13 @@ def test_limits() -> None:
     assert "at most 1000 values are allowed, found 1001" in error_of(f"params.x in ({values})").message
 
 
+def test_a_filter_must_be_text() -> None:
+    with pytest.raises(FilterSyntaxError, match="expected text, got int"):
+        parse_filter(5)  # type: ignore[arg-type]
+    with pytest.raises(FilterSyntaxError, match="item 1: expected text"):
+        parse_order_by([5])  # type: ignore[list-item]
+
+
 def test_order_by_errors() -> None:
     with pytest.raises(FilterSyntaxError) as info:
         parse_order_by(["metrics.acc desc", "metrics.acc sideways"])

@@ -283,7 +283,11 @@ def parse_filter(text: str | None) -> Node | None:
     Raises FilterSyntaxError, with the column and a caret line, for anything malformed or
     meaningless (unknown field, a string compared to a metric, an unknown status …).
     """
-    if text is None or not text.strip():
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise FilterSyntaxError(f"invalid filter: expected text, got {type(text).__name__}", field="filter")
+    if not text.strip():
         return None
     tree = _parse(text, "filter", what="filter", field="filter")
     node = _transform(tree, text, what="filter", field="filter")
@@ -296,7 +300,9 @@ def parse_order_by(items: list[str] | None) -> list[OrderKey]:
     """Parse ``order_by`` items such as ``"metrics.accuracy DESC"`` or ``"start_time"``."""
     keys: list[OrderKey] = []
     for index, item in enumerate(items or []):
-        if not isinstance(item, str) or not item.strip():
+        if not isinstance(item, str):
+            raise FilterSyntaxError(f"invalid order_by item {index + 1}: expected text", field="order_by")
+        if not item.strip():
             raise FilterSyntaxError(f"invalid order_by item {index + 1}: it is empty", field="order_by")
         tree = _parse(item, "order", what="order_by", field="order_by")
         key = _transform(tree, item, what="order_by", field="order_by")
