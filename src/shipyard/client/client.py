@@ -213,7 +213,8 @@ class Client:
     ) -> None:
         """Queue one point (validated now, written in the background); ``synchronous=True`` writes at once."""
         check_key(key, "metric key")
-        point = MetricPoint(
+        # Validated just above, so the model is built without a second validation pass (hot path).
+        point = MetricPoint.model_construct(
             key=key, value=check_metric_value(value, key), step=int(step), timestamp=timestamp or now_ms()
         )
         if synchronous:
