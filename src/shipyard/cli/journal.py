@@ -17,7 +17,7 @@ import typer
 from rich.text import Text
 
 from shipyard.cli.output import State, clip, dumps, emit_json, short, state, when
-from shipyard.store.journal import JournalEntry
+from shipyard.store.entities import JournalEntry
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -23,7 +23,7 @@ from shipyard.core.names import check_key, check_metric_value
 from shipyard.core.settings import Settings
 from shipyard.core.time import now_ms
 from shipyard.registry.entities import AliasMove, ModelVersion, RegisteredModel
-from shipyard.store.journal import JournalEntry
+from shipyard.store.entities import JournalEntry
 from shipyard.tracking.entities import Artifact, Experiment, MetricHistory, MetricPoint, Run, RunPage, RunStatus
 
 MODEL_DESCRIPTOR = "shipyard-model.json"

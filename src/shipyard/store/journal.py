@@ -6,26 +6,14 @@ by sequence number, so a follower resumes exactly after the last entry it saw.
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
-from pydantic import BaseModel
 
 from shipyard.core.errors import InvalidInput
 from shipyard.store.database import Database
+from shipyard.store.entities import JournalEntry
 from shipyard.store.schema import journal
 
 MAX_READ = 10_000
-
-
-class JournalEntry(BaseModel):
-    seq: int
-    ts: int
-    actor: str
-    action: str
-    entity_type: str
-    entity_id: str
-    payload: dict[str, Any] | None = None
 
 
 class JournalService:
