@@ -40,7 +40,7 @@ WORKLOADS = {
     "registry": ("s (total)", False, 3.0, "register + alias + load"),
 }
 # extra MLflow rows, reported against the same Shipyard figure (no target of their own)
-VARIANTS = {"per_call": ["async"], "registry": ["no-infer"]}
+VARIANTS = {"per_call": ["async", "async-buffered"], "registry": ["no-infer"]}
 
 FULL = {
     "runs": 50,
@@ -63,7 +63,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="processes per tool and workload (median reported)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--only", default="", help="comma-separated workloads (default: all)")
-    parser.add_argument("--no-variants", action="store_true", help="skip the extra MLflow rows (async, no-infer)")
+    parser.add_argument(
+        "--variants",
+        default=",".join(v for vs in VARIANTS.values() for v in vs),
+        help="extra MLflow rows to run (default: %(default)s; empty for none)",
+    )
+    parser.add_argument("--no-variants", action="store_true", help="same as --variants ''")
     parser.add_argument("--runs", type=int, help="runs for per_call/batched (50)")
     parser.add_argument("--metrics", type=int, help="metric keys per run (5)")
     parser.add_argument("--steps", type=int, help="steps per metric (200)")
@@ -84,6 +89,10 @@ def parse_args() -> argparse.Namespace:
     unknown = set(args.workloads) - set(WORKLOADS)
     if unknown:
         parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
+    args.variants = [] if args.no_variants else [v.strip() for v in args.variants.split(",") if v.strip()]
+    known = {v for vs in VARIANTS.values() for v in vs}
+    if set(args.variants) - known:
+        parser.error(f"unknown variants: {', '.join(sorted(set(args.variants) - known))}")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     return args
@@ -225,8 +234,7 @@ def main() -> int:
     try:
         for workload in args.workloads:
             contenders = [("shipyard", "default"), ("mlflow", "default")]
-            if not args.no_variants:
-                contenders += [("mlflow", v) for v in VARIANTS.get(workload, [])]
+            contenders += [("mlflow", v) for v in VARIANTS.get(workload, []) if v in args.variants]
             per = raw.setdefault(workload, {})
             for r in range(args.repeat):
                 order = contenders if r % 2 == 0 else contenders[::-1]
