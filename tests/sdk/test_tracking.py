@@ -296,3 +296,18 @@ def test_run_artifacts_round_trip_and_dedup(client, tmp_path) -> None:
     assert (out / "a.csv").read_text() == "x,y\n1,2\n"
     single = client.download_artifacts(run.id, "report.txt", tmp_path / "r.txt")
     assert single.read_text() == "hello"
+
+
+def test_downsampled_history_shows_nan_and_infinity(client) -> None:
+    run = client.create_run()
+    values = [float(i % 100) for i in range(9000)]
+    values[100] = float("nan")
+    values[4000] = float("inf")
+    values[8000] = float("-inf")
+    client.log_batch(run.id, metrics=[MetricPoint(key="m", value=v, step=i) for i, v in enumerate(values)])
+    history = client.get_metric_history(run.id, "m", max_points=300)
+    assert history.downsampled and len(history.steps) <= 300
+    assert math.inf in history.values and -math.inf in history.values
+    nan_steps = [s for s, v in zip(history.steps, history.values, strict=True) if math.isnan(v)]
+    assert nan_steps == [100]
+    assert history.steps == sorted(history.steps)

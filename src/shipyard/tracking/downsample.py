@@ -1,29 +1,57 @@
-"""Downsampling of long metric series for charts: per bucket keep the minimum and the maximum point.
+"""Downsampling of long metric series for charts, computed inside the database.
 
-A chart asking for ``max_points`` of a long series gets at most that many points, and every spike
-and dip survives because each bucket contributes its extremes, not an average.
+The step range is cut into equal buckets; each bucket contributes its lowest point, its highest
+point and its first NaN point, if any. A chart asking for ``max_points`` of a million-point series
+gets at most that many points, every spike and dip survives (extremes, not averages), and only a
+few hundred rows ever leave the database.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import sqlalchemy as sa
+
+Point = tuple[int, float | None, bool, int]  # step, value (None for NaN), is_nan, timestamp
+
+# SQLite returns the other columns of the row that holds the MIN()/MAX() ("bare columns").
+_SQLITE = """
+SELECT step, {agg}(value), 0, timestamp FROM metrics
+WHERE run_id = :run AND key = :key AND NOT is_nan GROUP BY (step - :lo) * :buckets / :span
+UNION ALL
+SELECT step, {agg2}(value), 0, timestamp FROM metrics
+WHERE run_id = :run AND key = :key AND NOT is_nan GROUP BY (step - :lo) * :buckets / :span
+UNION ALL
+SELECT MIN(step), NULL, 1, timestamp FROM metrics
+WHERE run_id = :run AND key = :key AND is_nan GROUP BY (step - :lo) * :buckets / :span
+""".format(agg="MIN", agg2="MAX")
+
+# PostgreSQL: DISTINCT ON keeps the first row of each bucket in the given order.
+_POSTGRES = """
+(SELECT DISTINCT ON (b) step, value, false, timestamp FROM (
+   SELECT (step - :lo) * :buckets / :span AS b, step, value, timestamp FROM metrics
+   WHERE run_id = :run AND key = :key AND NOT is_nan) s ORDER BY b, value ASC, step)
+UNION ALL
+(SELECT DISTINCT ON (b) step, value, false, timestamp FROM (
+   SELECT (step - :lo) * :buckets / :span AS b, step, value, timestamp FROM metrics
+   WHERE run_id = :run AND key = :key AND NOT is_nan) s ORDER BY b, value DESC, step)
+UNION ALL
+(SELECT DISTINCT ON (b) step, NULL, true, timestamp FROM (
+   SELECT (step - :lo) * :buckets / :span AS b, step, timestamp FROM metrics
+   WHERE run_id = :run AND key = :key AND is_nan) s ORDER BY b, step)
+"""
 
 
-def minmax_indices(values: np.ndarray, max_points: int) -> np.ndarray:
-    """Indices (ascending) of the points to keep; ``values`` is ordered by step and may hold NaN."""
-    n = len(values)
-    if max_points <= 0 or n <= max_points:
-        return np.arange(n)
-    buckets = max(1, max_points // 2)
-    edges = np.linspace(0, n, buckets + 1).astype(np.int64)
-    finite_low = np.where(np.isnan(values), np.inf, values)
-    finite_high = np.where(np.isnan(values), -np.inf, values)
-    keep: list[int] = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        if hi <= lo:
-            continue
-        low = lo + int(np.argmin(finite_low[lo:hi]))
-        high = lo + int(np.argmax(finite_high[lo:hi]))
-        # An all-NaN bucket yields its first point once (argmin and argmax both land on it).
-        keep.extend(sorted({low, high}))
-    return np.asarray(keep[:max_points], dtype=np.int64)
+def bucket_extremes(
+    conn: sa.Connection, run_id: str, key: str, lo: int, hi: int, max_points: int, with_nan: bool
+) -> list[Point]:
+    """At most ``max_points`` points of the series, ordered by step, keeping each bucket's extremes."""
+    buckets = max(1, max_points // (3 if with_nan else 2))
+    span = hi - lo + 1
+    sql = _SQLITE if conn.dialect.name == "sqlite" else _POSTGRES
+    rows = conn.execute(
+        sa.text(sql), {"run": run_id, "key": key, "lo": lo, "buckets": buckets, "span": span}
+    ).fetchall()
+    unique = sorted(
+        {(int(r[0]), None if r[2] else float(r[1]), bool(r[2]), int(r[3])) for r in rows},
+        key=lambda p: (p[0], p[2], p[1] if p[1] is not None else 0.0),
+    )
+    return unique[:max_points]

@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -33,7 +32,7 @@ from shipyard.core.time import now_ms
 from shipyard.store import schema as t
 from shipyard.store.database import Database, Tx
 from shipyard.store.tags import delete_tag, get_tags, set_tags, validate_tags
-from shipyard.tracking.downsample import minmax_indices
+from shipyard.tracking.downsample import Point, bucket_extremes
 from shipyard.tracking.entities import (
     Artifact,
     Experiment,
@@ -407,41 +406,50 @@ class TrackingService:
 
     def metric_history(self, run_id: str, key: str, max_points: int | None = None) -> MetricHistory:
         """The whole series ordered by step, or at most ``max_points`` keeping each bucket's min and max."""
-        if max_points is not None and max_points < 2:
-            raise InvalidInput("max_points must be at least 2", field="max_points")
+        if max_points is not None and max_points < 3:
+            raise InvalidInput("max_points must be at least 3", field="max_points")
         with self.db.read() as conn:
             self._run_row(conn, run_id)
-            # Plain DB-API tuples: a million SQLAlchemy Row objects cost seconds to build and convert.
-            placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
-            cursor = conn.connection.cursor()
-            try:
-                cursor.execute(
-                    "SELECT step, value, is_nan, timestamp FROM metrics "
-                    f"WHERE run_id = {placeholder} AND key = {placeholder} ORDER BY step, id",
-                    (run_id, key),
-                )
-                rows = cursor.fetchall()
-            finally:
-                cursor.close()
-        if not rows:
-            known = self.get_run(run_id).metrics
-            if key not in known:
-                raise NotFound(f"run {run_id} has no metric {key!r}", field="key")
-        table = np.array(rows, dtype=np.float64).reshape(-1, 4)  # None (NaN points) becomes NaN
-        steps = table[:, 0].astype(np.int64)
-        values = table[:, 1]
-        values[table[:, 2] != 0] = math.nan
-        stamps = table[:, 3].astype(np.int64)
-        keep = minmax_indices(values, max_points or 0)
+            total, lo, hi, nans = conn.execute(
+                sa.select(
+                    sa.func.count(),
+                    sa.func.min(t.metrics.c.step),
+                    sa.func.max(t.metrics.c.step),
+                    sa.func.count().filter(t.metrics.c.is_nan),
+                ).where(t.metrics.c.run_id == run_id, t.metrics.c.key == key)
+            ).one()
+            if total == 0:
+                known = self._load_runs(conn, [run_id])[0].metrics
+                if key not in known:
+                    raise NotFound(f"run {run_id} has no metric {key!r}", field="key")
+                points: list[Point] = []
+            elif max_points is not None and total > max_points:
+                points = bucket_extremes(conn, run_id, key, int(lo), int(hi), max_points, with_nan=bool(nans))
+            else:
+                points = self._all_points(conn, run_id, key)
         return MetricHistory(
             run_id=run_id,
             key=key,
-            total_points=len(rows),
-            downsampled=len(keep) < len(rows),
-            steps=steps[keep].tolist(),
-            values=values[keep].tolist(),
-            timestamps=stamps[keep].tolist(),
+            total_points=int(total),
+            downsampled=len(points) < total,
+            steps=[p[0] for p in points],
+            values=[math.nan if p[2] else p[1] for p in points],
+            timestamps=[p[3] for p in points],
         )
+
+    def _all_points(self, conn: sa.Connection, run_id: str, key: str) -> list[Point]:
+        # Plain DB-API tuples: a million SQLAlchemy Row objects cost seconds to build.
+        placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(
+                "SELECT step, value, is_nan, timestamp FROM metrics "
+                f"WHERE run_id = {placeholder} AND key = {placeholder} ORDER BY step, id",
+                (run_id, key),
+            )
+            return [(step, value, bool(nan), stamp) for step, value, nan, stamp in cursor.fetchall()]
+        finally:
+            cursor.close()
 
     def log_batch(
         self,
