@@ -216,6 +216,12 @@ def machine() -> dict:
             info["memory_kb"] = int(f.readline().split()[1])
     except OSError:
         pass
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True)
+        info["shipyard_commit"] = head.stdout.strip() + ("+dirty src" if dirty.stdout.strip() else "")
+    except OSError:
+        pass
     info["openblas_env"] = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
     return info
 
@@ -231,6 +237,7 @@ def main() -> int:
     log(f"sizes {args.sizes}; repeat {args.repeat}; workloads {', '.join(args.workloads)}; stores in {runner.session}")
     raw: dict[str, dict[str, list[dict]]] = {}
     started = time.time()
+    host = machine()  # before the run: the commit measured
     try:
         for workload in args.workloads:
             contenders = [("shipyard", "default"), ("mlflow", "default")]
@@ -255,7 +262,7 @@ def main() -> int:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "sizes": args.sizes,
         "repeat": args.repeat,
-        "machine": machine(),
+        "machine": host,
         "versions": {label: rs[0]["versions"] for per in raw.values() for label, rs in per.items()},
         "summary": summary,
         "raw": raw,
