@@ -107,7 +107,9 @@ def test_logging_to_a_finished_run_is_refused(client) -> None:
     with pytest.raises(Conflict):
         client.log_metric(run.id, "m", 1.0, synchronous=True)
     with pytest.raises(Conflict):
-        client.log_batch(run.id, metrics=[("m", 1.0, 0)])
+        client.log_batch(run.id, metrics=[("m", 1.0, 0)], synchronous=True)
+    with pytest.raises(Conflict):
+        client.log_batch(run.id, params={"late": 1})
     # A queued point for a finished run surfaces at the next flush, not silently.
     client.log_metric(run.id, "m", 2.0)
     with pytest.raises(Conflict):
@@ -120,6 +122,10 @@ def test_batch_logging_and_latest_values(client) -> None:
     run = client.create_run()
     points = [MetricPoint(key=f"m{k}", value=float(step * k), step=step) for k in range(3) for step in range(100)]
     client.log_batch(run.id, metrics=points, params={"p": 1}, tags={"t": "x"})
+    with pytest.raises(InvalidInput):  # bad points are refused at once, even though writes are queued
+        client.log_batch(run.id, metrics=[("ok", 1.0, 0), ("bad", "x", 1)])
+    with pytest.raises(InvalidInput):
+        client.log_batch(run.id, metrics=[("bad key!", 1.0, 0)])
     got = client.get_run(run.id)
     assert got.metrics == {"m0": 0.0, "m1": 99.0, "m2": 198.0}
     assert got.params == {"p": "1"} and got.tags == {"t": "x"}

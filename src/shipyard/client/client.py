@@ -27,6 +27,7 @@ from shipyard.store.entities import JournalEntry
 from shipyard.tracking.entities import Artifact, Experiment, MetricHistory, MetricPoint, Run, RunPage, RunStatus
 
 MODEL_DESCRIPTOR = "shipyard-model.json"
+MAX_WRITE = 20_000  # points per synchronous write call
 
 
 class Client:
@@ -45,6 +46,7 @@ class Client:
             RemoteBackend(self.settings) if self.settings.is_remote else EmbeddedBackend(self.settings)
         )
         self._metrics = MetricQueue(self._write_metrics)
+        self._valid_keys: set[str] = set()
         self.seeds: dict[str, int] = {}
 
     @property
@@ -212,16 +214,7 @@ class Client:
         synchronous: bool = False,
     ) -> None:
         """Queue one point (validated now, written in the background); ``synchronous=True`` writes at once."""
-        check_key(key, "metric key")
-        # Validated just above, so the model is built without a second validation pass (hot path).
-        point = MetricPoint.model_construct(
-            key=key, value=check_metric_value(value, key), step=int(step), timestamp=timestamp or now_ms()
-        )
-        if synchronous:
-            self._metrics.flush()
-            self._write_metrics(run_id, [point])
-        else:
-            self._metrics.put(run_id, point)
+        self._log_points(run_id, [self._point(key, value, step, timestamp or now_ms())], synchronous)
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0, timestamp: int | None = None) -> None:
         stamp = timestamp or now_ms()
@@ -234,12 +227,43 @@ class Client:
         metrics: list[MetricPoint] | list[tuple[str, float, int]] | None = None,
         params: dict[str, Any] | None = None,
         tags: dict[str, str] | None = None,
+        *,
+        synchronous: bool = False,
     ) -> None:
-        """Write many points (and params/tags) in one synchronous call."""
+        """Log many points, params and tags in one call.
+
+        Params and tags are written at once. Metric points are validated at once and, like
+        :meth:`log_metric`'s, written by the background queue in large batches unless
+        ``synchronous=True``; an error found when writing them surfaces at the next flush.
+        """
+        if params or tags:
+            self._call("tracking", "log_batch", run_id=run_id, params=params, tags=tags)
+        stamp = now_ms()
         points = [
-            p if isinstance(p, MetricPoint) else MetricPoint(key=p[0], value=p[1], step=p[2]) for p in metrics or []
+            self._point(p.key, p.value, p.step, p.timestamp or stamp)
+            if isinstance(p, MetricPoint)
+            else self._point(p[0], p[1], p[2], stamp)
+            for p in metrics or []
         ]
-        self._call("tracking", "log_batch", run_id=run_id, metrics=points, params=params, tags=tags)
+        if points:
+            self._log_points(run_id, points, synchronous)
+
+    def _point(self, key: str, value: Any, step: int, timestamp: int) -> MetricPoint:
+        if key not in self._valid_keys:
+            check_key(key, "metric key")
+            self._valid_keys.add(key)
+        # Validated here, so the model is built without a second validation pass (the hot path).
+        return MetricPoint.model_construct(
+            key=key, value=check_metric_value(value, key), step=int(step), timestamp=timestamp
+        )
+
+    def _log_points(self, run_id: str, points: list[MetricPoint], synchronous: bool) -> None:
+        if synchronous:
+            self._metrics.flush()
+            for start in range(0, len(points), MAX_WRITE):
+                self._write_metrics(run_id, points[start : start + MAX_WRITE])
+        else:
+            self._metrics.put_many(run_id, points)
 
     def _write_metrics(self, run_id: str, points: list[MetricPoint]) -> None:
         self._call("tracking", "log_metrics", run_id=run_id, points=points)

@@ -44,12 +44,15 @@ class MetricQueue:
         _LIVE.add(self)
 
     def put(self, run_id: str, point: MetricPoint) -> None:
+        self.put_many(run_id, [point])
+
+    def put_many(self, run_id: str, points: list[MetricPoint]) -> None:
         with self._cond:
             self._raise_pending_error()
-            while len(self._pending) >= self._capacity:
+            while self._pending and len(self._pending) + len(points) > self._capacity:
                 self._cond.notify_all()
                 self._cond.wait(0.05)
-            self._pending.append((run_id, point))
+            self._pending.extend((run_id, point) for point in points)
             if len(self._pending) >= FLUSH_THRESHOLD:
                 self._cond.notify_all()
 

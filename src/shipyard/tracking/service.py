@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from shipyard.artifacts import ArtifactStore
 from shipyard.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound
@@ -44,6 +43,13 @@ from shipyard.tracking.entities import (
 )
 
 DEFAULT_EXPERIMENT = "Default"
+_UPSERT_LATEST = (
+    "INSERT INTO latest_metrics (run_id, key, value, is_nan, step, timestamp) VALUES ({p}, {p}, {p}, {p}, {p}, {p}) "
+    "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, "
+    "step = excluded.step, timestamp = excluded.timestamp "
+    "WHERE excluded.step > latest_metrics.step "
+    "OR (excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp)"
+)
 MAX_PAGE = 10_000
 MAX_BATCH_POINTS = 100_000
 
@@ -211,14 +217,19 @@ class TrackingService:
             raise NotFound(f"run {run_id!r} not found", field="run_id")
         return row
 
-    def _running_run(self, conn: sa.Connection, run_id: str) -> sa.Row:
-        row = self._run_row(conn, run_id)
-        if row.status != RunStatus.RUNNING.value:
+    def _running_run(self, conn: sa.Connection, run_id: str) -> None:
+        if not isinstance(run_id, str) or not run_id:
+            raise InvalidInput("run id must be a non-empty string", field="run_id")
+        # Raw and narrow: this check precedes every metric batch.
+        placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
+        status = conn.exec_driver_sql(f"SELECT status FROM runs WHERE id = {placeholder}", (run_id,)).scalar()
+        if status is None:
+            raise NotFound(f"run {run_id!r} not found", field="run_id")
+        if status != RunStatus.RUNNING.value:
             raise Conflict(
-                f"run {run_id!r} is {row.status}; params, metrics and artifacts can only be logged to a RUNNING run",
+                f"run {run_id!r} is {status}; params, metrics and artifacts can only be logged to a RUNNING run",
                 field="run_id",
             )
-        return row
 
     def get_run(self, run_id: str) -> Run:
         with self.db.read() as conn:
@@ -385,24 +396,13 @@ class TrackingService:
                 f"({', '.join([placeholder] * 6)})",
                 rows,
             )
-            columns = ("run_id", "key", "value", "is_nan", "step", "timestamp")
-            self._upsert_latest(tx.conn, [dict(zip(columns, row, strict=True)) for row in latest.values()])
+            self._upsert_latest(tx.conn, list(latest.values()))
         return len(rows)
 
-    def _upsert_latest(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(t.latest_metrics)
-        excluded = insert.excluded
-        newer = sa.or_(
-            excluded.step > t.latest_metrics.c.step,
-            sa.and_(excluded.step == t.latest_metrics.c.step, excluded.timestamp >= t.latest_metrics.c.timestamp),
-        )
-        statement = insert.on_conflict_do_update(
-            index_elements=[t.latest_metrics.c.run_id, t.latest_metrics.c.key],
-            set_={c: excluded[c] for c in ("value", "is_nan", "step", "timestamp")},
-            where=newer,
-        )
-        for row in rows:  # a handful of keys per batch; executemany of upserts is not portable here
-            conn.execute(statement.values(**row))
+    def _upsert_latest(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Keep each key's latest point: the same ON CONFLICT statement works on SQLite and PostgreSQL."""
+        placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
+        conn.exec_driver_sql(_UPSERT_LATEST.format(p=placeholder), rows)
 
     def metric_history(self, run_id: str, key: str, max_points: int | None = None) -> MetricHistory:
         """The whole series ordered by step, or at most ``max_points`` keeping each bucket's min and max."""
