@@ -16,7 +16,7 @@ from typing import Any
 
 from shipyard.artifacts import materialize_tree, put_path, put_tree, read_manifest, verify_tree
 from shipyard.client.backends import EmbeddedBackend, RemoteBackend
-from shipyard.client.metric_queue import MetricQueue
+from shipyard.client.metric_queue import MetricQueue, QueuedPoint
 from shipyard.core.errors import InvalidInput
 from shipyard.core.hashing import hex_of
 from shipyard.core.names import check_key, check_metric_value
@@ -248,16 +248,13 @@ class Client:
         if points:
             self._log_points(run_id, points, synchronous)
 
-    def _point(self, key: str, value: Any, step: int, timestamp: int) -> MetricPoint:
+    def _point(self, key: str, value: Any, step: int, timestamp: int) -> QueuedPoint:
         if key not in self._valid_keys:
             check_key(key, "metric key")
             self._valid_keys.add(key)
-        # Validated here, so the model is built without a second validation pass (the hot path).
-        return MetricPoint.model_construct(
-            key=key, value=check_metric_value(value, key), step=int(step), timestamp=timestamp
-        )
+        return QueuedPoint(key, check_metric_value(value, key), int(step), timestamp)
 
-    def _log_points(self, run_id: str, points: list[MetricPoint], synchronous: bool) -> None:
+    def _log_points(self, run_id: str, points: list[QueuedPoint], synchronous: bool) -> None:
         if synchronous:
             self._metrics.flush()
             for start in range(0, len(points), MAX_WRITE):
@@ -265,8 +262,10 @@ class Client:
         else:
             self._metrics.put_many(run_id, points)
 
-    def _write_metrics(self, run_id: str, points: list[MetricPoint]) -> None:
-        self._call("tracking", "log_metrics", run_id=run_id, points=points)
+    def _write_metrics(self, run_id: str, points: list[QueuedPoint]) -> None:
+        # In-process the service reads the tuples' attributes directly; over HTTP they travel as objects.
+        payload = [p._asdict() for p in points] if self.is_remote else points
+        self._call("tracking", "log_metrics", run_id=run_id, points=payload)
 
     def flush(self) -> None:
         self._metrics.flush()
