@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import platform
@@ -21,6 +22,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -76,6 +78,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--search-runs", type=int, help="runs to populate for search (10000)")
     parser.add_argument("--search-repeat", type=int, help="timed search calls per process (7)")
     parser.add_argument("--versions", type=int, help="model versions to register (100)")
+    parser.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="measure Shipyard as committed at HEAD (a copy of src/ in bench/.work), not the working tree",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the stores in bench/.work")
     parser.add_argument("--output", default=str(WORK / "results.json"))
     args = parser.parse_args()
@@ -122,8 +129,33 @@ def _base_python() -> str:
     return base if Path(base).exists() else sys.executable
 
 
-def child_env() -> dict[str, str]:
+def snapshot_src() -> tuple[Path, str]:
+    """Extract src/ as committed at HEAD into bench/.work/snapshot-SHA/ (once) and return it with the SHA.
+
+    Shipyard children then import it through PYTHONPATH (ahead of the editable install), so commits
+    or edits made while a long run is going on do not change what is measured halfway through.
+    """
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+    sha = sha.stdout.strip()
+    dest = WORK / f"snapshot-{sha[:12]}"
+    if not (dest / "src" / "shipyard" / "__init__.py").exists():
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", sha, "src"], cwd=ROOT, capture_output=True, check=True
+        )
+        partial = WORK / f".snapshot-{sha[:12]}-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(partial, filter="data")
+        shutil.rmtree(dest, ignore_errors=True)
+        partial.rename(dest)
+    return dest / "src", sha
+
+
+def child_env(pythonpath: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "MLFLOW_"))}
+    env.pop("PYTHONPATH", None)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
     env["DO_NOT_TRACK"] = "true"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -138,8 +170,9 @@ def size_flags(sizes: dict[str, int]) -> list[str]:
 
 
 class Runner:
-    def __init__(self, args: argparse.Namespace, mlflow_python: Path):
+    def __init__(self, args: argparse.Namespace, mlflow_python: Path, shipyard_src: Path | None = None):
         self.args = args
+        self.shipyard_src = shipyard_src
         self.pythons = {"shipyard": SHIPYARD_PYTHON, "mlflow": mlflow_python}
         self.scripts = {"shipyard": BENCH / "workloads_shipyard.py", "mlflow": BENCH / "workloads_mlflow.py"}
         self.session = Path(tempfile.mkdtemp(prefix="session-", dir=WORK))
@@ -174,7 +207,8 @@ class Runner:
         log_path = self.logs / f"{self.count:03d}-{label}-{workload}.log"
         start = time.perf_counter()
         with open(log_path, "w") as stderr:
-            proc = subprocess.run(command, cwd=ROOT, env=child_env(), stdout=subprocess.PIPE, stderr=stderr, text=True)
+            env = child_env(self.shipyard_src if tool == "shipyard" else None)
+            proc = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
         wall = time.perf_counter() - start
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         if proc.returncode != 0 or not lines:
@@ -233,11 +267,16 @@ def main() -> int:
         log("project venv missing: run `make test` or `make bench` first")
         return 2
     mlflow_python = ensure_mlflow_venv()
-    runner = Runner(args, mlflow_python)
+    shipyard_src = None
+    host = machine()  # before the run: the commit measured
+    if args.snapshot:
+        shipyard_src, sha = snapshot_src()
+        host["shipyard_commit"] = f"{sha[:12]} (snapshot)"
+        log(f"measuring Shipyard as committed at {sha[:12]} ({shipyard_src.relative_to(ROOT)})")
+    runner = Runner(args, mlflow_python, shipyard_src)
     log(f"sizes {args.sizes}; repeat {args.repeat}; workloads {', '.join(args.workloads)}; stores in {runner.session}")
     raw: dict[str, dict[str, list[dict]]] = {}
     started = time.time()
-    host = machine()  # before the run: the commit measured
     try:
         for workload in args.workloads:
             contenders = [("shipyard", "default"), ("mlflow", "default")]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import common as c
 
+import shipyard
 from shipyard import Client
 
 
@@ -171,6 +172,7 @@ def main() -> None:
         variant=args.variant,
         workload=args.workload,
         versions=c.versions("shipyard", "numpy", "scikit-learn", "SQLAlchemy"),
+        module=str(Path(shipyard.__file__).parent),
     )
     c.emit(result)
 
