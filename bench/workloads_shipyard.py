@@ -44,7 +44,13 @@ def per_call(args) -> dict:
 
 
 def batched(args) -> dict:
-    """``log_batch`` with ``--batch`` points per call; each run timed from its first call to ``end_run``."""
+    """``log_batch`` with ``--batch`` points per call; each run timed from its first call to ``end_run``.
+
+    By default ``log_batch`` validates the points and hands them to the same background queue as
+    ``log_metric`` (``end_run`` flushes it); variant ``sync`` passes ``synchronous=True``, one
+    transaction per call like MLflow's ``MlflowClient.log_batch``.
+    """
+    sync = args.variant == "sync"
     keys = c.metric_keys(args.metrics)
     values = c.step_values(args.steps, len(keys))
     client = Client(home=args.home)
@@ -61,11 +67,11 @@ def batched(args) -> dict:
             for k, key in enumerate(keys):
                 buffer.append((key, row[k], step))
                 if len(buffer) >= args.batch:
-                    client.log_batch(rid, metrics=buffer)
+                    client.log_batch(rid, metrics=buffer, synchronous=sync)
                     calls += 1
                     buffer = []
         if buffer:
-            client.log_batch(rid, metrics=buffer)
+            client.log_batch(rid, metrics=buffer, synchronous=sync)
             calls += 1
         client.end_run(rid)
         elapsed += time.perf_counter() - start
@@ -164,8 +170,9 @@ def _stored_points(client: Client, exp_id: str) -> int:
 
 def main() -> None:
     args = c.parse_args()
-    if args.variant != "default":
-        raise SystemExit(f"shipyard has no variant {args.variant!r}")
+    allowed = {"batched": {"default", "sync"}}.get(args.workload, {"default"})
+    if args.variant not in allowed:
+        raise SystemExit(f"shipyard {args.workload} has no variant {args.variant!r}")
     result = {"per_call": per_call, "batched": batched, "search": search, "registry": registry}[args.workload](args)
     result.update(
         tool="shipyard",
