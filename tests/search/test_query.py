@@ -428,3 +428,26 @@ def test_the_largest_filters_allowed_run(data: Dataset, db: Database) -> None:
 def test_build_search_query_reports_bad_filters(db: Database) -> None:
     with pytest.raises(FilterSyntaxError, match="column 15"):
         build_search_query(None, "metrics.acc > and x", None)
+
+
+def test_filtered_metric_order_matches_the_general_plan(db: Database) -> None:
+    """A filter that requires the order metric takes the index-driven plan; it must order exactly alike."""
+    experiment = new_experiment(db)
+    rows = [
+        RunRow(
+            f"{experiment[:20]}-{n:03d}",
+            start_time=1000 + (n % 4),
+            metrics={"m": float(n % 5)} if n % 7 else ({"m": float("nan")} if n % 2 else {}),
+        )
+        for n in range(60)
+    ]
+    insert_runs(db, experiment, rows)
+    for direction in ("desc", "asc"):
+        fast = build_search_query([experiment], "metrics.m >= 1", [f"metrics.m {direction}"])
+        general = build_search_query([experiment], "metrics.m >= 1 or metrics.m >= 1", [f"metrics.m {direction}"])
+        with db.read() as conn:
+            fast_ids = list(conn.execute(fast).scalars())
+            general_ids = list(conn.execute(general).scalars())
+            paged = [i for off in range(0, 60, 9) for i in conn.execute(fast.limit(9).offset(off)).scalars()]
+        assert fast_ids == general_ids and fast_ids
+        assert paged == fast_ids

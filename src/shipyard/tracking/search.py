@@ -979,6 +979,17 @@ def _missing_last(column: ColumnElement[Any]) -> ColumnElement[int]:
     return sa.case((column.is_(None), 1), else_=0)
 
 
+def _implies_number(node: Node | None, metric: str) -> bool:
+    """Whether every run matching ``node`` has a non-NaN latest value of ``metric``."""
+    if isinstance(node, And):
+        return any(_implies_number(item, metric) for item in node.items)
+    if isinstance(node, Comparison) and node.field.kind == "metric" and node.field.key == metric:
+        value = node.value
+        numeric = isinstance(value, float) and not math.isnan(value)
+        return numeric and node.op in ("=", "<", "<=", ">", ">=")
+    return False
+
+
 def build_search_query(
     experiment_ids: list[str] | None,
     filter_text: str | None,
@@ -1014,6 +1025,13 @@ def build_search_query(
                 ordering.append(_missing_last(column))
             is_text = field.key not in TIME_ATTRIBUTES
             ordering.append(direction(_binary(column) if is_text else column))
+        elif field.kind == "metric" and index == 0 and _implies_number(node, field.key):
+            # The filter already requires a number for this metric, so no run lacks it or holds NaN:
+            # an inner join ordered by the value lets the database walk the (key, value) index and
+            # stop after the page instead of sorting every matching run.
+            joined = latest_metrics.alias(f"order_{index}")
+            source = source.join(joined, sa.and_(joined.c.run_id == runs.c.id, joined.c.key == field.key))
+            ordering.append(direction(joined.c.value))
         elif field.kind == "metric":
             joined = latest_metrics.alias(f"order_{index}")
             source = source.outerjoin(joined, sa.and_(joined.c.run_id == runs.c.id, joined.c.key == field.key))
