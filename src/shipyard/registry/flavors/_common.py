@@ -40,6 +40,16 @@ def is_jsonable(value: Any) -> bool:
     return True
 
 
+def require_library(flavor: str, extra: str) -> Any:
+    """Import an optional flavor library, or raise InvalidInput naming the extra that installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(flavor)
+    except ImportError as exc:
+        raise missing_library(flavor, extra) from exc
+
+
 def missing_library(flavor: str, extra: str) -> InvalidInput:
     return InvalidInput(
         f"loading a {flavor} model needs the {flavor} library; install it with `pip install shipyard[{extra}]`",

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shipyard.registry.flavors._common import class_path, missing_library
+from shipyard.registry.flavors._common import class_path, require_library
 
 FLAVOR = "lightgbm"
 DISTRIBUTIONS = ("lightgbm", "joblib")
@@ -24,11 +24,7 @@ WRAPPER_BOOSTER_FILE = "booster.txt"
 
 
 def _require() -> Any:
-    try:
-        import lightgbm
-    except ImportError as exc:
-        raise missing_library("lightgbm", "lightgbm") from exc
-    return lightgbm
+    return require_library("lightgbm", "lightgbm")
 
 
 def matches(model: Any) -> bool:

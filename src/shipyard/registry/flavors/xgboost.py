@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shipyard.registry.flavors._common import class_path, import_class, is_jsonable, missing_library
+from shipyard.registry.flavors._common import class_path, import_class, is_jsonable, require_library
 
 FLAVOR = "xgboost"
 DISTRIBUTIONS = ("xgboost", "xgboost-cpu")
@@ -21,11 +21,7 @@ FILE = "model.ubj"
 
 
 def _require() -> Any:
-    try:
-        import xgboost
-    except ImportError as exc:
-        raise missing_library("xgboost", "xgboost") from exc
-    return xgboost
+    return require_library("xgboost", "xgboost")
 
 
 def matches(model: Any) -> bool:
