@@ -10,6 +10,9 @@ from functools import cached_property
 
 from shipyard.artifacts import ArtifactStore
 from shipyard.core.settings import Settings
+from shipyard.data.service import DatasetService
+from shipyard.data.validation.service import ContractService
+from shipyard.pipelines.service import PipelineService
 from shipyard.registry.service import RegistryService
 from shipyard.store.database import Database
 from shipyard.store.journal import JournalService
@@ -32,6 +35,18 @@ class Services:
         return RegistryService(self.db, self.artifacts, self.tracking)
 
     @cached_property
+    def data(self) -> DatasetService:
+        return DatasetService(self.db, self.artifacts)
+
+    @cached_property
+    def contracts(self) -> ContractService:
+        return ContractService(self.db, self.artifacts, self.data)
+
+    @cached_property
+    def pipelines(self) -> PipelineService:
+        return PipelineService(self.db, self.artifacts, self.tracking)
+
+    @cached_property
     def journal(self) -> JournalService:
         return JournalService(self.db)
 
@@ -43,5 +58,8 @@ class Services:
 SERVICE_CLASSES: dict[str, type] = {
     "tracking": TrackingService,
     "registry": RegistryService,
+    "data": DatasetService,
+    "contracts": ContractService,
+    "pipelines": PipelineService,
     "journal": JournalService,
 }

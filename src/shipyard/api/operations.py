@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from shipyard.api.contract_operations import CONTRACT_OPERATIONS
+from shipyard.api.data_operations import DATA_OPERATIONS
+from shipyard.api.operation import Operation
+from shipyard.api.pipeline_operations import PIPELINE_OPERATIONS
 
-@dataclass(frozen=True)
-class Operation:
-    name: str  # the service method, and the name the SDK backend calls
-    service: str  # attribute of shipyard.services.Services
-    method: str
-    path: str
-    summary: str = ""
+__all__ = ["BY_NAME", "OPERATIONS", "Operation", "return_type", "service_method"]
 
-
-OPERATIONS: tuple[Operation, ...] = (
+CORE_OPERATIONS: tuple[Operation, ...] = (
     # experiments
     Operation("create_experiment", "tracking", "POST", "/experiments", "Create an experiment"),
     Operation("list_experiments", "tracking", "GET", "/experiments", "List experiments"),
@@ -67,6 +63,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("read", "journal", "GET", "/journal", "Read journal entries after a sequence number"),
     Operation("last_seq", "journal", "GET", "/journal/last-seq", "The latest journal sequence number"),
 )
+
+OPERATIONS: tuple[Operation, ...] = CORE_OPERATIONS + DATA_OPERATIONS + CONTRACT_OPERATIONS + PIPELINE_OPERATIONS
 
 BY_NAME: dict[tuple[str, str], Operation] = {(op.service, op.name): op for op in OPERATIONS}
 

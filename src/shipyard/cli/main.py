@@ -19,7 +19,19 @@ from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
 from shipyard import __version__
-from shipyard.cli import artifacts, demo, experiments, journal, metrics, models, runs, server
+from shipyard.cli import (
+    artifacts,
+    contracts,
+    data,
+    demo,
+    experiments,
+    journal,
+    metrics,
+    models,
+    pipelines,
+    runs,
+    server,
+)
 from shipyard.cli.output import State, report_error
 
 GLOBAL_FLAGS = ("--json", "--debug")
@@ -99,6 +111,9 @@ app.add_typer(artifacts.app, name="artifacts", help="Log, list and download run 
 app.add_typer(models.models_app, name="models", help="Registered models.")
 app.add_typer(models.versions_app, name="versions", help="Versions of a registered model.")
 app.add_typer(models.aliases_app, name="aliases", help="Aliases of a registered model (e.g. production).")
+app.add_typer(data.app, name="data", help="Versioned datasets: add, log, show, diff, get, as-of, lineage.")
+app.add_typer(contracts.app, name="contracts", help="Data contracts: infer, edit as YAML, validate datasets.")
+app.add_typer(pipelines.app, name="pipeline", help="Pipelines: run, list runs, show, diff, schedule.")
 app.add_typer(journal.app, name="journal", help="The audit journal: every change, in order.")
 app.command("server", help="Run the Shipyard HTTP server.")(server.serve)
 app.command("demo", help="Populate the home with a small demo project.")(demo.demo)

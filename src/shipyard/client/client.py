@@ -16,7 +16,10 @@ from typing import Any
 
 from shipyard.artifacts import materialize_tree, put_path, put_tree, read_manifest, verify_tree
 from shipyard.client.backends import EmbeddedBackend, RemoteBackend
+from shipyard.client.contracts import ContractsMixin
+from shipyard.client.data import DatasetsMixin
 from shipyard.client.metric_queue import MetricQueue, QueuedPoint
+from shipyard.client.pipelines import PipelinesMixin
 from shipyard.core.errors import InvalidInput
 from shipyard.core.hashing import hex_of
 from shipyard.core.names import check_key, check_metric_value
@@ -30,7 +33,7 @@ MODEL_DESCRIPTOR = "shipyard-model.json"
 MAX_WRITE = 20_000  # points per synchronous write call
 
 
-class Client:
+class Client(DatasetsMixin, ContractsMixin, PipelinesMixin):
     """Talk to Shipyard. ``Client()`` reads ``SHIPYARD_URI`` / ``SHIPYARD_HOME`` / ``SHIPYARD_STORE_URI``."""
 
     def __init__(

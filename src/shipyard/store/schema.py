@@ -171,3 +171,155 @@ journal = sa.Table(
     sa.Column("payload", sa.JSON, nullable=True),
     sa.Index(None, "entity_type", "entity_id"),
 )
+
+# --------------------------------------------------------------------------------------------------
+# Datasets: named, numbered, immutable versions; a version's identity is its tree digest.
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", sa.String(250), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("dataset_id", Id, sa.ForeignKey("datasets.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(71), nullable=False),  # tree digest of the files
+    sa.Column("format", sa.String(32), nullable=False),  # parquet, csv, json, files, ...
+    sa.Column("file_count", sa.Integer, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("row_count", sa.BigInteger, nullable=True),
+    sa.Column("schema", sa.JSON, nullable=True),
+    sa.Column("profile", sa.JSON, nullable=True),
+    sa.Column("source_uri", sa.String(1000), nullable=True),
+    sa.Column("parents", sa.JSON, nullable=True),  # list of dataset version ids
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.UniqueConstraint("dataset_id", "version"),
+    sa.Index(None, "digest"),
+    sa.Index(None, "dataset_id", "created_at"),
+)
+
+# Which dataset versions a run, pipeline run, step run or model version read (input) or wrote
+# (output): the edges of the lineage graph around data.
+data_usages = sa.Table(
+    "data_usages",
+    metadata,
+    sa.Column("dataset_version_id", Id, sa.ForeignKey("dataset_versions.id"), primary_key=True),
+    sa.Column("consumer_type", sa.String(32), primary_key=True),
+    sa.Column("consumer_id", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), primary_key=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index(None, "consumer_type", "consumer_id"),
+)
+
+# Data contracts: versioned per dataset; the spec is the parsed YAML document.
+data_contracts = sa.Table(
+    "data_contracts",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("dataset_id", Id, sa.ForeignKey("datasets.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("digest", sa.String(71), nullable=False),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.UniqueConstraint("dataset_id", "version"),
+)
+
+validation_reports = sa.Table(
+    "validation_reports",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("dataset_version_id", Id, sa.ForeignKey("dataset_versions.id"), nullable=False),
+    sa.Column("contract_id", Id, sa.ForeignKey("data_contracts.id"), nullable=True),
+    sa.Column("contract_digest", sa.String(71), nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("report", sa.JSON, nullable=False),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index(None, "dataset_version_id", "created_at"),
+)
+
+# --------------------------------------------------------------------------------------------------
+# Pipelines: a definition is identified by the digest of its DAG and step code; runs record steps.
+
+pipeline_definitions = sa.Table(
+    "pipeline_definitions",
+    metadata,
+    sa.Column("digest", sa.String(71), primary_key=True),
+    sa.Column("name", sa.String(250), nullable=False),
+    sa.Column("structure", sa.JSON, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index(None, "name"),
+)
+
+pipeline_runs = sa.Table(
+    "pipeline_runs",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", sa.String(250), nullable=False),
+    sa.Column("definition_digest", sa.String(71), sa.ForeignKey("pipeline_definitions.digest"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("params", sa.JSON, nullable=True),
+    sa.Column("executor", sa.String(32), nullable=False),
+    sa.Column("run_id", Id, sa.ForeignKey("runs.id"), nullable=True),  # the tracking run of the pipeline run
+    sa.Column("schedule_id", Id, nullable=True),
+    sa.Column("error", sa.JSON, nullable=True),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("start_time", Time, nullable=False),
+    sa.Column("end_time", Time, nullable=True),
+    sa.Index(None, "name", "start_time"),
+    sa.Index(None, "run_id"),
+)
+
+step_runs = sa.Table(
+    "step_runs",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("pipeline_run_id", Id, sa.ForeignKey("pipeline_runs.id"), nullable=False),
+    sa.Column("name", sa.String(250), nullable=False),
+    sa.Column("code_digest", sa.String(71), nullable=False),
+    sa.Column("cache_key", sa.String(71), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("cached_from", Id, nullable=True),  # the step run whose outputs were reused
+    sa.Column("run_id", Id, sa.ForeignKey("runs.id"), nullable=True),  # the tracking run the step logged to
+    sa.Column("inputs", sa.JSON, nullable=True),
+    sa.Column("outputs", sa.JSON, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("logs_digest", sa.String(71), nullable=True),
+    sa.Column("error", sa.JSON, nullable=True),
+    sa.Column("start_time", Time, nullable=True),
+    sa.Column("end_time", Time, nullable=True),
+    sa.UniqueConstraint("pipeline_run_id", "name"),
+    sa.Index(None, "cache_key", "status"),
+    sa.Index(None, "run_id"),
+)
+
+pipeline_schedules = sa.Table(
+    "pipeline_schedules",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", sa.String(250), nullable=False, unique=True),
+    sa.Column("target", sa.String(500), nullable=False),  # "package.module:pipeline_function"
+    sa.Column("cron", sa.String(120), nullable=False),
+    sa.Column("params", sa.JSON, nullable=True),
+    sa.Column("catchup", sa.String(16), nullable=False),  # skip | latest | all
+    sa.Column("executor", sa.String(32), nullable=False, server_default="inprocess"),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("next_run_at", Time, nullable=False),
+    sa.Column("last_run_at", Time, nullable=True),
+    sa.Column("last_pipeline_run_id", Id, nullable=True),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)

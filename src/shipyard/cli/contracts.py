@@ -1,0 +1,7 @@
+"""``shipyard contracts …``: thin adapters over the SDK."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

@@ -1,0 +1,12 @@
+"""The SDK's pipelines calls, mixed into :class:`shipyard.Client`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PipelinesMixin:
+    """Methods use ``self._call(service, operation, **kwargs)`` and ``self.artifacts`` of the Client."""
+
+    def _call(self, service: str, operation: str, **kwargs: Any) -> Any:  # provided by Client
+        raise NotImplementedError

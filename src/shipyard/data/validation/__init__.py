@@ -1,0 +1,1 @@
+"""Data contracts: infer, edit as YAML, validate data against them, store the reports."""

@@ -1,0 +1,1 @@
+"""Pipelines: ``@step`` functions composed by ``@pipeline`` functions into a cached, recorded DAG."""
