@@ -13,6 +13,7 @@ The SDK in one import::
 
 __version__ = "0.1.0"
 
+from shipyard import data  # noqa: E402
 from shipyard.client.client import Client  # noqa: E402
 from shipyard.client.fluent import (  # noqa: E402
     ActiveRun,
@@ -20,9 +21,11 @@ from shipyard.client.fluent import (  # noqa: E402
     end_run,
     flush,
     get_client,
+    load_dataset,
     load_model,
     log_artifact,
     log_artifacts,
+    log_dataset,
     log_dict,
     log_metric,
     log_metrics,
@@ -39,6 +42,7 @@ from shipyard.client.fluent import (  # noqa: E402
     set_tags,
     start_run,
 )
+from shipyard.pipelines import pipeline, step  # noqa: E402
 
 __all__ = [
     "ActiveRun",
@@ -47,15 +51,19 @@ __all__ = [
     "end_run",
     "flush",
     "get_client",
+    "data",
+    "load_dataset",
     "load_model",
     "log_artifact",
     "log_artifacts",
+    "log_dataset",
     "log_dict",
     "log_metric",
     "log_metrics",
     "log_model",
     "log_param",
     "log_params",
+    "pipeline",
     "register_model",
     "search_runs",
     "set_alias",
@@ -65,4 +73,5 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "step",
 ]

@@ -174,6 +174,21 @@ def search_runs(
     return get_client().search_runs(experiments, filter, order_by, max_results, page_token)
 
 
+def log_dataset(source: Any, name: str, **kwargs: Any):
+    """Register a dataset version from a path, DataFrame or Table; an output of the active run, if any."""
+    active = active_run()
+    return get_client().log_dataset(source, name=name, run_id=active.id if active else None, **kwargs)
+
+
+def load_dataset(ref: str, **kwargs: Any):
+    """Load ``NAME@VERSION`` (pandas by default), recorded as an input of the active run and pipeline step."""
+    from shipyard.core.context import current_consumers
+
+    active = active_run()
+    consumers = list(current_consumers()) + ([("run", active.id)] if active else [])
+    return get_client().load_dataset(ref, consumers=consumers, **kwargs)
+
+
 def set_seed(seed: int) -> dict[str, int]:
     """Seed Python's and NumPy's generators and record the seed with the run (active or next)."""
     from shipyard.tracking.environment import set_seed as seed_everything
