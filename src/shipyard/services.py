@@ -12,6 +12,7 @@ from shipyard.artifacts import ArtifactStore
 from shipyard.core.settings import Settings
 from shipyard.data.service import DatasetService
 from shipyard.data.validation.service import ContractService
+from shipyard.pipelines.schedules import ScheduleService
 from shipyard.pipelines.service import PipelineService
 from shipyard.registry.service import RegistryService
 from shipyard.store.database import Database
@@ -32,7 +33,7 @@ class Services:
 
     @cached_property
     def registry(self) -> RegistryService:
-        return RegistryService(self.db, self.artifacts, self.tracking)
+        return RegistryService(self.db, self.artifacts, self.tracking, self.data)
 
     @cached_property
     def data(self) -> DatasetService:
@@ -45,6 +46,10 @@ class Services:
     @cached_property
     def pipelines(self) -> PipelineService:
         return PipelineService(self.db, self.artifacts, self.tracking)
+
+    @cached_property
+    def schedules(self) -> ScheduleService:
+        return ScheduleService(self.db)
 
     @cached_property
     def journal(self) -> JournalService:
@@ -61,5 +66,6 @@ SERVICE_CLASSES: dict[str, type] = {
     "data": DatasetService,
     "contracts": ContractService,
     "pipelines": PipelineService,
+    "schedules": ScheduleService,
     "journal": JournalService,
 }

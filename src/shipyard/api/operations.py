@@ -16,6 +16,7 @@ from shipyard.api.contract_operations import CONTRACT_OPERATIONS
 from shipyard.api.data_operations import DATA_OPERATIONS
 from shipyard.api.operation import Operation
 from shipyard.api.pipeline_operations import PIPELINE_OPERATIONS
+from shipyard.api.schedule_operations import SCHEDULE_OPERATIONS
 
 __all__ = ["BY_NAME", "OPERATIONS", "Operation", "return_type", "service_method"]
 
@@ -64,7 +65,9 @@ CORE_OPERATIONS: tuple[Operation, ...] = (
     Operation("last_seq", "journal", "GET", "/journal/last-seq", "The latest journal sequence number"),
 )
 
-OPERATIONS: tuple[Operation, ...] = CORE_OPERATIONS + DATA_OPERATIONS + CONTRACT_OPERATIONS + PIPELINE_OPERATIONS
+OPERATIONS: tuple[Operation, ...] = (
+    CORE_OPERATIONS + DATA_OPERATIONS + CONTRACT_OPERATIONS + PIPELINE_OPERATIONS + SCHEDULE_OPERATIONS
+)
 
 BY_NAME: dict[tuple[str, str], Operation] = {(op.service, op.name): op for op in OPERATIONS}
 

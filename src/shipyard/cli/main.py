@@ -30,6 +30,7 @@ from shipyard.cli import (
     models,
     pipelines,
     runs,
+    schedules,
     server,
 )
 from shipyard.cli.output import State, report_error
@@ -114,8 +115,10 @@ app.add_typer(models.aliases_app, name="aliases", help="Aliases of a registered 
 app.add_typer(data.app, name="data", help="Versioned datasets: add, log, show, diff, get, as-of, lineage.")
 app.add_typer(contracts.app, name="contracts", help="Data contracts: infer, edit as YAML, validate datasets.")
 app.add_typer(pipelines.app, name="pipeline", help="Pipelines: run, list runs, show, diff, schedule.")
+pipelines.app.add_typer(schedules.app, name="schedule", help="Cron schedules of pipelines.")
 app.add_typer(journal.app, name="journal", help="The audit journal: every change, in order.")
 app.command("server", help="Run the Shipyard HTTP server.")(server.serve)
+app.command("scheduler", help="Run due pipeline schedules until stopped.")(schedules.scheduler)
 app.command("demo", help="Populate the home with a small demo project.")(demo.demo)
 
 

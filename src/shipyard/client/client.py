@@ -20,6 +20,7 @@ from shipyard.client.contracts import ContractsMixin
 from shipyard.client.data import DatasetsMixin
 from shipyard.client.metric_queue import MetricQueue, QueuedPoint
 from shipyard.client.pipelines import PipelinesMixin
+from shipyard.client.schedules import SchedulesMixin
 from shipyard.core.errors import InvalidInput
 from shipyard.core.hashing import hex_of
 from shipyard.core.names import check_key, check_metric_value
@@ -33,7 +34,7 @@ MODEL_DESCRIPTOR = "shipyard-model.json"
 MAX_WRITE = 20_000  # points per synchronous write call
 
 
-class Client(DatasetsMixin, ContractsMixin, PipelinesMixin):
+class Client(DatasetsMixin, ContractsMixin, PipelinesMixin, SchedulesMixin):
     """Talk to Shipyard. ``Client()`` reads ``SHIPYARD_URI`` / ``SHIPYARD_HOME`` / ``SHIPYARD_STORE_URI``."""
 
     def __init__(

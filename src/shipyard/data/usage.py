@@ -52,3 +52,34 @@ def dataset_versions_of(
     if role is not None:
         query = query.where(t.data_usages.c.role == role)
     return list(dict.fromkeys(row[0] for row in conn.execute(query)))
+
+
+def training_inputs_of_run(conn: sa.Connection, run_id: str) -> list[str]:
+    """Dataset versions behind a tracking run: read by it, by its parent run, and — when it is a pipeline
+    step's run — by any step of that pipeline run (the data is often loaded one step before training)."""
+    parent = conn.execute(sa.select(t.runs.c.parent_run_id).where(t.runs.c.id == run_id)).scalar_one_or_none()
+    run_ids = [run_id] + ([parent] if parent else [])
+    step_rows = conn.execute(
+        sa.select(t.step_runs.c.id, t.step_runs.c.pipeline_run_id).where(t.step_runs.c.run_id == run_id)
+    ).all()
+    pipeline_run_ids = {row.pipeline_run_id for row in step_rows}
+    pipeline_run_ids |= set(
+        conn.execute(sa.select(t.pipeline_runs.c.id).where(t.pipeline_runs.c.run_id.in_(run_ids))).scalars()
+    )
+    found = dataset_versions_of(conn, "run", run_ids, role="input")
+    found += dataset_versions_of(conn, "step_run", [row.id for row in step_rows], role="input")
+    found += dataset_versions_of(conn, "pipeline_run", sorted(pipeline_run_ids), role="input")
+    return list(dict.fromkeys(found))
+
+
+def version_refs(conn: sa.Connection, dataset_version_ids: Iterable[str]) -> dict[str, str]:
+    """``{dataset_version_id: "NAME@N"}`` for the given ids."""
+    ids = list(dataset_version_ids)
+    if not ids:
+        return {}
+    rows = conn.execute(
+        sa.select(t.dataset_versions.c.id, t.datasets.c.name, t.dataset_versions.c.version)
+        .join(t.datasets, t.datasets.c.id == t.dataset_versions.c.dataset_id)
+        .where(t.dataset_versions.c.id.in_(ids))
+    )
+    return {row.id: f"{row.name}@{row.version}" for row in rows}

@@ -18,6 +18,8 @@ from shipyard.core.hashing import normalize_digest
 from shipyard.core.ids import new_id
 from shipyard.core.names import MAX_DESCRIPTION, check_alias, check_key, check_name, check_text
 from shipyard.core.time import now_ms
+from shipyard.data.service import DatasetService
+from shipyard.data.usage import record_usage, training_inputs_of_run, version_refs
 from shipyard.registry.entities import AliasMove, ModelVersion, RegisteredModel
 from shipyard.registry.uri import ModelRef, RunRef, parse_model_uri
 from shipyard.store import schema as t
@@ -28,10 +30,11 @@ from shipyard.tracking.service import TrackingService
 
 
 class RegistryService:
-    def __init__(self, db: Database, artifacts: ArtifactStore, tracking: TrackingService):
+    def __init__(self, db: Database, artifacts: ArtifactStore, tracking: TrackingService, data: DatasetService):
         self.db = db
         self.artifacts = artifacts
         self.tracking = tracking
+        self.data = data
 
     # ----------------------------------------------------------------------------------------------
     # Registered models
@@ -181,7 +184,12 @@ class RegistryService:
         description: str | None = None,
         tags: dict[str, str] | None = None,
     ) -> ModelVersion:
-        """Register the artifact tree ``digest`` as the next version of ``name`` (created if missing)."""
+        """Register the artifact tree ``digest`` as the next version of ``name`` (created if missing).
+
+        ``data_refs`` name dataset versions (``NAME@3``; a bare ``NAME`` pins its latest version). The
+        version's data lineage is those plus every dataset version its source run — and, for a pipeline
+        step's run, its pipeline run — loaded; ``data_refs`` comes back as the pinned ``NAME@N`` list.
+        """
         check_name(name, "model name")
         digest = normalize_digest(digest)
         check_key(flavor, "flavor")
@@ -192,6 +200,7 @@ class RegistryService:
         read_manifest(self.artifacts, digest)  # refuses anything that is not a tree manifest
         if source_run_id is not None:
             self.tracking.get_run(source_run_id)
+        dataset_version_ids = [self.data.resolve_version(ref).id for ref in data_refs or []]
         for attempt in range(3):
             try:
                 number = self._insert_version(
@@ -204,7 +213,7 @@ class RegistryService:
                     input_example,
                     code_commit,
                     environment,
-                    data_refs,
+                    dataset_version_ids,
                     description,
                     tag_values,
                 )
@@ -225,12 +234,17 @@ class RegistryService:
         input_example: dict[str, Any] | None,
         code_commit: str | None,
         environment: dict[str, Any] | None,
-        data_refs: list[str] | None,
+        dataset_version_ids: list[str],
         description: str | None,
         tag_values: dict[str, str],
     ) -> int:
         version_id = new_id()
         with self.db.write() as tx:
+            if source_run_id is not None:
+                dataset_version_ids = dataset_version_ids + training_inputs_of_run(tx.conn, source_run_id)
+            dataset_version_ids = list(dict.fromkeys(dataset_version_ids))
+            refs = version_refs(tx.conn, dataset_version_ids)
+            data_refs = [refs[i] for i in dataset_version_ids]
             row = self._model_row(tx.conn, name, required=False, lock=True)
             if row is None:
                 model_id = self._insert_model(tx, name, None)
@@ -258,7 +272,7 @@ class RegistryService:
                 "input_example": input_example,
                 "code_commit": code_commit,
                 "environment": environment,
-                "data_refs": list(data_refs or []),
+                "data_refs": data_refs,
                 "description": description,
                 "created_by": tx.actor,
                 "created_at": now,
@@ -269,6 +283,8 @@ class RegistryService:
                 t.registered_models.update().where(t.registered_models.c.id == model_id).values(updated_at=now)
             )
             set_tags(tx, "version", version_id, tag_values)
+            for dataset_version_id in dataset_version_ids:
+                record_usage(tx, dataset_version_id, "model_version", version_id, "input")
             summary = {
                 k: values[k] for k in ("version", "digest", "flavor", "source_run_id", "source_uri", "data_refs")
             }
