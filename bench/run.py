@@ -1,6 +1,7 @@
 """Shipyard vs MLflow on the same machine, each on its embedded default store.
 
     python bench/run.py [--repeat 3] [--quick] [--only per_call,search] [size flags]
+    python bench/run.py --only snapshot [--repeat 5] [--data-profile]     # dataset snapshots vs DVC
 
 Creates (once) ``bench/.venv-mlflow`` with the pins of ``bench/requirements-mlflow.txt`` (MLflow is
 never a project dependency), then runs every workload ``--repeat`` times per tool as child
@@ -8,6 +9,10 @@ processes, alternating which tool goes first, each child on a fresh store in ``b
 (the search workload's populated store is reused across repeats of the same tool). Prints a table of
 medians and ratios to stdout, progress to stderr, and writes everything to
 ``bench/.work/results.json``. See docs/benchmarks.md.
+
+Workload ``snapshot`` (dataset snapshots against DVC and ``sha256sum``) is driven by
+``bench/data_workloads.py``, with DVC in ``bench/.venv-dvc`` (``bench/requirements-dvc.txt``); its
+results go under ``"data"`` in the same JSON file.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+import data_workloads
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -90,6 +97,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="keep the stores in bench/.work")
     parser.add_argument("--output", default=str(WORK / "results.json"))
+    data_workloads.add_arguments(parser)
     args = parser.parse_args()
     sizes = dict(QUICK if args.quick else FULL)
     for key in sizes:
@@ -97,8 +105,11 @@ def parse_args() -> argparse.Namespace:
         if value is not None:
             sizes[key] = value
     args.sizes = sizes
-    args.workloads = [w.strip() for w in args.only.split(",") if w.strip()] or list(WORKLOADS)
-    unknown = set(args.workloads) - set(WORKLOADS)
+    args.workloads = [w.strip() for w in args.only.split(",") if w.strip()] or [
+        *WORKLOADS,
+        *data_workloads.WORKLOADS,
+    ]
+    unknown = set(args.workloads) - set(WORKLOADS) - set(data_workloads.WORKLOADS)
     if unknown:
         parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
     args.variants = [] if args.no_variants else [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -271,7 +282,9 @@ def main() -> int:
     if not SHIPYARD_PYTHON.exists():
         log("project venv missing: run `make test` or `make bench` first")
         return 2
-    mlflow_python = ensure_mlflow_venv()
+    data_selected = [w for w in args.workloads if w in data_workloads.WORKLOADS]
+    args.workloads = [w for w in args.workloads if w in WORKLOADS]
+    mlflow_python = ensure_mlflow_venv() if args.workloads else MLFLOW_VENV / "bin" / "python"
     shipyard_src = None
     host = machine()  # before the run: the commit measured
     if args.snapshot:
@@ -279,8 +292,10 @@ def main() -> int:
         host["shipyard_commit"] = f"{sha[:12]} (snapshot)"
         log(f"measuring Shipyard as committed at {sha[:12]} ({shipyard_src.relative_to(ROOT)})")
     runner = Runner(args, mlflow_python, shipyard_src)
-    log(f"sizes {args.sizes}; repeat {args.repeat}; workloads {', '.join(args.workloads)}; stores in {runner.session}")
+    selected = ", ".join(args.workloads + data_selected)
+    log(f"sizes {args.sizes}; repeat {args.repeat}; workloads {selected}; stores in {runner.session}")
     raw: dict[str, dict[str, list[dict]]] = {}
+    data = None
     started = time.time()
     try:
         for workload in args.workloads:
@@ -297,6 +312,8 @@ def main() -> int:
                     unit = WORKLOADS[workload][0].split()[0]
                     shown = fmt(headline(result, workload), unit) + (" points/s" if unit == "points/s" else "")
                     log(f"{workload} #{r + 1}/{args.repeat}: {label} {shown}")
+        if data_selected:
+            data = data_workloads.run(args, child_env(shipyard_src), runner.session / "data", log)
     finally:
         runner.cleanup()
     summary = summarize(raw)
@@ -311,9 +328,15 @@ def main() -> int:
         "summary": summary,
         "raw": raw,
     }
+    if data is not None:
+        out["data"] = data
+        out["versions"].update(data["versions"])
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(out, indent=2, sort_keys=True))
-    print(table(summary, args))
+    if summary:
+        print(table(summary, args))
+    if data is not None:
+        print(("\n" if summary else "") + data_workloads.table(data))
     log(f"wrote {args.output} ({out['duration_seconds']:.0f}s in all)")
     return 0
 
