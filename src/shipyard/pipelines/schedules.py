@@ -215,7 +215,9 @@ class ScheduleService:
             schedule.next_run_at = following
         return Claim(schedule=schedule, fire_times=due, skipped=dropped)
 
-    def record_fire(self, name: str, fire_time: int, pipeline_run_id: str | None, error: str | None = None) -> Schedule:
+    def record_fire(
+        self, name: str, fire_time: int, pipeline_run_id: str | None = None, error: str | None = None
+    ) -> Schedule:
         """Note which pipeline run an occurrence started (or the error that stopped it from starting)."""
         with self.db.write() as tx:
             row = self._row(tx.conn, name)
