@@ -146,6 +146,8 @@ def _column(name: str, raw: Any) -> dict[str, Any]:
         for i, value in enumerate(allowed):
             if not (value is None or isinstance(value, (str, int, float, bool))):
                 raise _fail(f"{path}.allowed.{i}", f"expected a scalar value, got {type(value).__name__}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise _fail(f"{path}.allowed.{i}", "NaN and infinity cannot be listed (use nullable for missing)")
         out["allowed"] = list(allowed)
     if "pattern" in raw:
         pattern = _text(raw["pattern"], f"{path}.pattern", 1000)
