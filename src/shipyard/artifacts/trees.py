@@ -305,6 +305,22 @@ def put_tree(
     )
 
 
+def put_manifest(store: BlobStore, files: dict[str, tuple[str, int]], mode: int = MODE_FILE) -> Tree:
+    """Store a tree over objects already in the store: ``{rel_path: (digest, size)}``."""
+    entries: dict[str, TreeEntry] = {}
+    for rel, (digest, size) in sorted(files.items()):
+        why = _check_rel_path(rel)
+        if why:
+            raise InvalidInput(f"cannot build a tree: {why}", field="files")
+        if not store.has(digest):
+            raise NotFound(f"object {digest} of {rel!r} is not in the artifact store", field="files")
+        entries[rel] = TreeEntry(digest=normalize_digest(digest), size=size, mode=mode)
+    digest, _ = store.put_bytes(canonical_json(_manifest(entries)))
+    return Tree(
+        digest=digest, entries=entries, total_size=sum(e.size for e in entries.values()), file_count=len(entries)
+    )
+
+
 def tree_digest_of_directory(directory: str | os.PathLike[str]) -> str:
     """The digest ``put_tree`` would give ``directory``, computed without storing anything."""
     files, _ = _scan(os.fspath(directory))
