@@ -21,6 +21,7 @@ from shipyard.client.data import DatasetsMixin
 from shipyard.client.metric_queue import MetricQueue, QueuedPoint
 from shipyard.client.pipelines import PipelinesMixin
 from shipyard.client.schedules import SchedulesMixin
+from shipyard.core.context import reproducing
 from shipyard.core.errors import InvalidInput
 from shipyard.core.hashing import hex_of
 from shipyard.core.names import check_key, check_metric_value
@@ -358,6 +359,8 @@ class Client(DatasetsMixin, ContractsMixin, PipelinesMixin, SchedulesMixin):
         signature: dict[str, Any] | None = None,
         registered_model_name: str | None = None,
         data_refs: list[str] | None = None,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> Artifact | ModelVersion:
         """Save ``model`` with its flavor into the run's artifacts; optionally register it in one go."""
         from shipyard.registry.flavors import save_model
@@ -376,7 +379,13 @@ class Client(DatasetsMixin, ContractsMixin, PipelinesMixin, SchedulesMixin):
             is_tree=True,
         )
         if registered_model_name:
-            return self.register_model(f"runs:/{run_id}/{artifact_path}", registered_model_name, data_refs=data_refs)
+            return self.register_model(
+                f"runs:/{run_id}/{artifact_path}",
+                registered_model_name,
+                data_refs=data_refs,
+                description=description,
+                tags=tags,
+            )
         return artifact
 
     def register_model(
@@ -408,6 +417,15 @@ class Client(DatasetsMixin, ContractsMixin, PipelinesMixin, SchedulesMixin):
                 save_model(source, target, flavor=flavor, input_example=input_example)
                 digest = put_tree(self.artifacts, str(target)).digest
         descriptor = self._descriptor(digest)
+        if reproducing():
+            # `shipyard reproduce` re-runs a pipeline to compare what it builds: the model is logged to the
+            # step's run as usual, but the registry is left as it was.
+            now = now_ms()
+            return ModelVersion(
+                id="", model_name=name, version=0, digest=digest, flavor=descriptor.get("flavor") or "files",
+                source_run_id=run.id if run else None, created_at=now, updated_at=now,
+                tags={"shipyard.reproduction": "true"},
+            )  # fmt: skip
         if run is not None and run.environment:
             environment = run.environment
         else:
@@ -494,6 +512,8 @@ class Client(DatasetsMixin, ContractsMixin, PipelinesMixin, SchedulesMixin):
         return self._call("registry", "set_version_tags", name=name, version=int(version), tags=tags)
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
+        if reproducing() and int(version) == 0:  # the version a reproduction did not register
+            return self.get_version_by_alias(name, alias)
         return self._call("registry", "set_alias", name=name, alias=alias, version=int(version))
 
     def delete_alias(self, name: str, alias: str) -> None:

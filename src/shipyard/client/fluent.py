@@ -153,6 +153,12 @@ def log_model(model: Any, artifact_path: str = "model", **kwargs: Any):
 
 
 def register_model(source: Any, name: str, **kwargs: Any):
+    """Register ``source`` as the next version of ``name``. A model object is first logged to the active
+    run (under ``models/NAME``), so the version knows its run and, through it, its data and pipeline."""
+    active = active_run()
+    if active is not None and not isinstance(source, (str, os.PathLike)):
+        kwargs.setdefault("artifact_path", f"models/{name}")
+        return get_client().log_model(active.id, source, registered_model_name=name, **kwargs)
     return get_client().register_model(source, name, **kwargs)
 
 

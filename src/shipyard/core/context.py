@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -40,3 +41,25 @@ def consuming(*consumers: tuple[str, str]) -> Iterator[None]:
         yield
     finally:
         _consumers.reset(token)
+
+
+# While `shipyard reproduce` re-runs a pipeline, model registrations are logged but not registered.
+# An environment variable rather than a context variable, so executor worker processes see it too.
+REPRODUCING_ENV = "SHIPYARD_REPRODUCING"
+
+
+def reproducing() -> bool:
+    return os.environ.get(REPRODUCING_ENV) == "1"
+
+
+@contextmanager
+def reproduction() -> Iterator[None]:
+    previous = os.environ.get(REPRODUCING_ENV)
+    os.environ[REPRODUCING_ENV] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(REPRODUCING_ENV, None)
+        else:
+            os.environ[REPRODUCING_ENV] = previous
