@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 from shipyard import __version__
 from shipyard.cli import (
     artifacts,
+    batch,
     contracts,
     data,
     demo,
@@ -119,6 +120,8 @@ pipelines.app.add_typer(schedules.app, name="schedule", help="Cron schedules of 
 app.add_typer(journal.app, name="journal", help="The audit journal: every change, in order.")
 app.command("server", help="Run the Shipyard HTTP server.")(server.serve)
 app.command("scheduler", help="Run due pipeline schedules until stopped.")(schedules.scheduler)
+app.command("batch-score", help="Score a dataset version with a registered model on Dask.")(batch.batch_score)
+app.command("reproduce", help="Re-run a model version's pipeline and check it is bit-identical.")(batch.reproduce)
 app.command("demo", help="Populate the home with a small demo project.")(demo.demo)
 
 
