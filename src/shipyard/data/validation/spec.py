@@ -72,7 +72,10 @@ def _is_number(value: Any) -> bool:
 def _bound(value: Any, path: str) -> Any:
     """A min/max bound: a number, or an ISO date/time string (for datetime columns)."""
     if _is_number(value):
-        return value
+        if not math.isfinite(value):
+            raise _fail(path, f"expected a finite number, got {value!r}")
+        # 0.0 and 0 are the same bound: one canonical form, one digest
+        return int(value) if isinstance(value, float) and value.is_integer() and abs(value) < 2**53 else value
     if isinstance(value, str):
         import pandas as pd
 
