@@ -278,8 +278,12 @@ pipeline_runs = sa.Table(
     sa.Column("created_by", sa.String(250), nullable=True),
     sa.Column("start_time", Time, nullable=False),
     sa.Column("end_time", Time, nullable=True),
+    # Liveness of the runner: "host:pid" and its last heartbeat, so a killed runner's run is marked FAILED.
+    sa.Column("owner", sa.String(250), nullable=True),
+    sa.Column("heartbeat_at", Time, nullable=True),
     sa.Index(None, "name", "start_time"),
     sa.Index(None, "run_id"),
+    sa.Index(None, "status"),
 )
 
 step_runs = sa.Table(

@@ -134,6 +134,8 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(length=250), nullable=True),
         sa.Column("start_time", sa.BigInteger(), nullable=False),
         sa.Column("end_time", sa.BigInteger(), nullable=True),
+        sa.Column("owner", sa.String(length=250), nullable=True),
+        sa.Column("heartbeat_at", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(
             ["definition_digest"],
             ["pipeline_definitions.digest"],
@@ -145,6 +147,7 @@ def upgrade() -> None:
     with op.batch_alter_table("pipeline_runs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_pipeline_runs_name_start_time"), ["name", "start_time"], unique=False)
         batch_op.create_index(batch_op.f("ix_pipeline_runs_run_id"), ["run_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_pipeline_runs_status"), ["status"], unique=False)
 
     op.create_table(
         "validation_reports",
@@ -216,6 +219,7 @@ def downgrade() -> None:
 
     op.drop_table("validation_reports")
     with op.batch_alter_table("pipeline_runs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_pipeline_runs_status"))
         batch_op.drop_index(batch_op.f("ix_pipeline_runs_run_id"))
         batch_op.drop_index(batch_op.f("ix_pipeline_runs_name_start_time"))
 
