@@ -147,7 +147,9 @@ class ContractService:
     # ----------------------------------------------------------------------------------------------
     # Reports
 
-    def record_report(self, ref: str, contract_version: int | None, report: ValidationReport) -> ValidationReport:
+    def record_report(
+        self, ref: str, report: ValidationReport, contract_version: int | None = None
+    ) -> ValidationReport:
         """Store a validation report with the dataset version ``ref`` (validated against ``contract_version``
         of its dataset, or against an ad hoc spec when None); journaled as ``dataset_version.validated``."""
         self._check_report(report)
@@ -283,7 +285,19 @@ class ContractService:
         return dataset_id
 
     def _resolve(self, ref: str) -> _Version:
-        """``NAME``, ``NAME@latest`` or ``NAME@N`` → the stored version (read from the dataset tables)."""
+        """``NAME``, ``NAME@latest`` or ``NAME@N`` → the stored version, parsed by the dataset service."""
+        resolve = getattr(self.data, "resolve_version", None)
+        if resolve is not None:
+            found = resolve(ref)
+            with self.db.read() as conn:
+                dataset_id = self._dataset_id(conn, found.name)
+            return _Version(
+                found.id, dataset_id, found.name, found.version, found.row_count, found.schema, found.profile
+            )
+        return self._resolve_from_tables(ref)
+
+    def _resolve_from_tables(self, ref: str) -> _Version:
+        """The same resolution read straight from the dataset tables (before the dataset service had it)."""
         if not isinstance(ref, str) or not ref.strip():
             raise InvalidInput("dataset ref must be NAME, NAME@latest or NAME@N", field="ref")
         name, _, selector = ref.strip().partition("@")
