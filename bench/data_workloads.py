@@ -329,13 +329,15 @@ class DataRunner:
 
 
 def _last_json(stdout: str) -> dict:
-    lines = [line for line in stdout.splitlines() if line.strip().startswith("{")]
-    if lines:
-        return json.loads(lines[-1])
+    """The whole output as one JSON document (the CLI pretty-prints), else its last one-line JSON object."""
     try:
         return json.loads(stdout)
     except json.JSONDecodeError:
-        raise RuntimeError(f"no JSON in output: {stdout[-2000:]!r}") from None
+        pass
+    lines = [line for line in stdout.splitlines() if line.startswith("{") and line.rstrip().endswith("}")]
+    if lines:
+        return json.loads(lines[-1])
+    raise RuntimeError(f"no JSON in output: {stdout[-2000:]!r}")
 
 
 def _shipyard_fields(result: dict) -> dict:
@@ -616,12 +618,17 @@ def _child_sdk(ns: argparse.Namespace) -> None:
     if profiler is not None:
         profiler.disable()
     fields = _describe(version)
+    snap = getattr(client, "last_snapshot", None)
+    if snap is not None:
+        fields["snapshot"] = {"hashed_files": snap.hashed_files, "hashed_bytes": snap.hashed_bytes}
+        fields["snapshot"]["seconds"] = snap.seconds
     client.close()
     result = {
         "call_seconds": call,
         "import_seconds": imported - started,
         "client_seconds": opened - imported,
         **_shipyard_fields(fields),
+        "snapshot_seconds": fields.get("snapshot", {}).get("seconds"),
         "result": {k: v for k, v in fields.items() if isinstance(v, str | int | float | bool) or v is None},
     }
     if profiler is not None:
