@@ -90,11 +90,7 @@ class ContractsMixin:
 
     def _concrete_ref(self, ref: str) -> str:
         """``NAME`` / ``NAME@latest`` → ``NAME@N`` once, so the data loaded and the report recorded match."""
-        from shipyard.api.operations import BY_NAME
-
-        if ("data", "resolve_version") in BY_NAME:
-            return self._call("data", "resolve_version", ref=ref).ref
-        return ref
+        return self._call("data", "resolve_version", ref=ref).ref
 
     def _contract_spec(
         self, dataset: str | None, contract: ContractArg

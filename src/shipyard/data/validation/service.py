@@ -285,51 +285,11 @@ class ContractService:
         return dataset_id
 
     def _resolve(self, ref: str) -> _Version:
-        """``NAME``, ``NAME@latest`` or ``NAME@N`` → the stored version, parsed by the dataset service."""
-        resolve = getattr(self.data, "resolve_version", None)
-        if resolve is not None:
-            found = resolve(ref)
-            with self.db.read() as conn:
-                dataset_id = self._dataset_id(conn, found.name)
-            return _Version(
-                found.id, dataset_id, found.name, found.version, found.row_count, found.schema, found.profile
-            )
-        return self._resolve_from_tables(ref)
-
-    def _resolve_from_tables(self, ref: str) -> _Version:
-        """The same resolution read straight from the dataset tables (before the dataset service had it)."""
-        if not isinstance(ref, str) or not ref.strip():
-            raise InvalidInput("dataset ref must be NAME, NAME@latest or NAME@N", field="ref")
-        name, _, selector = ref.strip().partition("@")
-        check_name(name, "dataset")
-        query = (
-            sa.select(
-                t.dataset_versions.c.id,
-                t.dataset_versions.c.dataset_id,
-                t.dataset_versions.c.version,
-                t.dataset_versions.c.row_count,
-                t.dataset_versions.c.schema,
-                t.dataset_versions.c.profile,
-            )
-            .join(t.datasets, t.datasets.c.id == t.dataset_versions.c.dataset_id)
-            .where(t.datasets.c.name == name)
-        )
-        if selector in ("", "latest"):
-            query = query.order_by(t.dataset_versions.c.version.desc()).limit(1)
-        else:
-            try:
-                number = int(selector.lstrip("v"))
-            except ValueError:
-                raise InvalidInput(
-                    f"bad dataset ref {ref!r}: expected NAME, NAME@latest or NAME@N", field="ref"
-                ) from None
-            query = query.where(t.dataset_versions.c.version == number)
+        """``NAME``, ``NAME@latest`` or ``NAME@N`` → the stored version; the dataset service parses refs."""
+        found = self.data.resolve_version(ref)
         with self.db.read() as conn:
-            row = conn.execute(query).first()
-            if row is None:
-                self._dataset_id(conn, name)  # NotFound naming the dataset when it does not exist at all
-                raise NotFound(f"dataset version {ref!r} not found", field="ref")
-        return _Version(row.id, row.dataset_id, name, row.version, row.row_count, row.schema, row.profile)
+            dataset_id = self._dataset_id(conn, found.name)
+        return _Version(found.id, dataset_id, found.name, found.version, found.row_count, found.schema, found.profile)
 
 
 def _body(report: ValidationReport) -> dict[str, Any]:

@@ -138,6 +138,8 @@ def _column(name: str, raw: Any) -> dict[str, Any]:
             import pandas as pd
 
             low, high = pd.Timestamp(low), pd.Timestamp(high)
+            if (low.tzinfo is None) != (high.tzinfo is None):
+                raise _fail(f"{path}.max", "min and max must both have a time zone or both have none")
         if low > high:
             raise _fail(f"{path}.min", f"min {out['min']!r} is greater than max {out['max']!r}")
     if "allowed" in raw:
