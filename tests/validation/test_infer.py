@@ -110,3 +110,21 @@ def test_profile_only_and_bad_tolerance() -> None:
 )
 def test_contract_types_from_arrow(arrow: str | None, expected: str | None) -> None:
     assert contract_type(arrow) == expected
+
+
+def test_identifiers_are_unique_not_categories() -> None:
+    profile = {
+        "columns": {
+            "code": {
+                "kind": "categorical",
+                "count": 3,
+                "missing": 0,
+                "top": [{"value": "x1", "count": 1}, {"value": "x2", "count": 1}, {"value": "x3", "count": 1}],
+            }
+        }
+    }
+    assert infer_spec([{"name": "code", "type": "string"}], profile, 3)["columns"]["code"] == {
+        "type": "string",
+        "nullable": False,
+        "unique": True,
+    }

@@ -136,3 +136,34 @@ def test_gate_on_a_stored_version(client: Client) -> None:
     assert "age.max" in str(info.value) and info.value.report.ref == "people@1"
     assert info.value.report.id == client.validation_reports("people@1")[0].id  # the report was stored
     assert check("people@1", contract={"rows": {"min": 1}}, client=client).passed
+
+
+def test_an_inferred_contract_accepts_the_version_it_came_from(client: Client) -> None:
+    """Real column types through parquet and back: missing values, zoned times, dates, categoricals."""
+    import datetime as dt
+
+    df = pd.DataFrame(
+        {
+            "i": [1, 2, None, 4],
+            "f": [1.5, float("nan"), 2.5, 3.0],
+            "s": ["a", None, "b", "a"],
+            "b": [True, False, True, False],
+            "t": pd.to_datetime(["2024-01-01", None, "2024-03-01", "2024-04-01"], utc=True),
+            "d": [dt.date(2024, 1, 1), dt.date(2024, 1, 2), None, dt.date(2024, 1, 4)],
+            "code": ["x1", "x2", "x3", "x4"],
+            "cat": pd.Categorical(["u", "v", "u", None]),
+        }
+    )
+    version = client.log_dataset(df, name="mixed")
+    spec = client.infer_contract(version.ref)
+    cols = spec["columns"]
+    assert cols["code"] == {"type": "string", "nullable": False, "unique": True}
+    assert cols["s"]["allowed"] == ["a", "b"] and cols["cat"]["allowed"] == ["u", "v"]
+    assert (cols["t"]["type"], cols["d"]["type"]) == ("datetime", "date")
+    assert cols["b"] == {"type": "bool", "nullable": False}
+    client.set_contract("mixed", spec)
+    report = client.validate_dataset(version.ref)
+    assert report.passed, report.summary()
+    shifted = df.assign(d=[dt.date(2024, 1, 1), "2024-01-02", None, dt.date(2024, 1, 4)], s=["a", "c", "b", None])
+    bad = client.validate_frame(shifted, "mixed")
+    assert {c.name for c in bad.failed} == {"d.type", "s.allowed"}

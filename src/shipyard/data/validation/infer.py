@@ -8,7 +8,8 @@ What is inferred, and why it is safe to validate the profiled data itself agains
   (never below 0 for a column that had no negative value; rounded outwards for integers).
   Datetime columns get no range: new data is usually newer.
 - ``allowed`` for categorical columns whose ``top`` values cover every non-missing value and number at
-  most ``max_categories`` (then the list is exact, whatever the distinct estimate says).
+  most ``max_categories`` (then the list is exact, whatever the distinct estimate says), unless every
+  value is different (an identifier is not a category).
 - ``unique: true`` only on evidence that is exact: the most frequent value occurs once (``top``), or the
   profile marks its distinct count exact (``distinct_exact``) and it equals the non-missing count.
   A distinct *estimate* equal to the count proves nothing, so it is not used.
@@ -106,17 +107,20 @@ def _column(
         if low is not None and high is not None:
             out.update(_widen(low, high, tolerance, integer=(type_name or "").startswith(("int", "uint"))))
     top = [t for t in stats.get("top") or [] if isinstance(t, dict) and "value" in t and "count" in t]
-    if kind == "categorical" and top and len(top) <= max_categories and non_missing is not None:
-        covered = sum(_int(t["count"]) or 0 for t in top)
-        if covered == non_missing and all(t["value"] is not None for t in top):
-            out["allowed"] = sorted((t["value"] for t in top), key=str)
+    unique = False
     if non_missing and non_missing > 1:
         counts = [_int(t["count"]) for t in top]
         # top is the most frequent values first: if the most frequent occurs once, every value is unique
         unique_by_top = bool(counts) and max(c or 0 for c in counts) == 1
         exact_distinct = stats.get("distinct_exact") is True and _int(stats.get("distinct")) == non_missing
-        if unique_by_top or exact_distinct:
-            out["unique"] = True
+        unique = unique_by_top or exact_distinct
+    # an identifier (every value different) is not a category: listing its values would reject new rows
+    if kind == "categorical" and top and len(top) <= max_categories and non_missing is not None and not unique:
+        covered = sum(_int(t["count"]) or 0 for t in top)
+        if covered == non_missing and all(t["value"] is not None for t in top):
+            out["allowed"] = sorted((t["value"] for t in top), key=str)
+    if unique:
+        out["unique"] = True
     return out
 
 
