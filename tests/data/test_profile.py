@@ -23,9 +23,6 @@ def _profile(df: pd.DataFrame):
         return profile_files([write_frame(df, tmp)], "parquet")
 
 
-_floats = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64), st.none())
-
-
 @settings(max_examples=60, deadline=None)
 @given(values=st.lists(st.floats(min_value=-1e12, max_value=1e12) | st.just(math.nan), max_size=200))
 def test_numeric_profile_invariants(values: list[float]) -> None:
