@@ -181,9 +181,21 @@ def search_runs(
 
 
 def log_dataset(source: Any, name: str, **kwargs: Any):
-    """Register a dataset version from a path, DataFrame or Table; an output of the active run, if any."""
+    """Register a dataset version from a path, DataFrame or Table.
+
+    It is recorded as an output of the active run, if any, and of the pipeline step and pipeline
+    run being executed, if any.
+    """
+    from shipyard.core.context import current_consumers
+
     active = active_run()
-    return get_client().log_dataset(source, name=name, run_id=active.id if active else None, **kwargs)
+    if active is not None:
+        kwargs.setdefault("run_id", active.id)
+    client = get_client()
+    version = client.log_dataset(source, name=name, **kwargs)
+    for consumer_type, consumer_id in dict.fromkeys(current_consumers()):
+        client.record_dataset_usage(version.ref, consumer_type, consumer_id, "output")
+    return version
 
 
 def load_dataset(ref: str, **kwargs: Any):
@@ -191,7 +203,8 @@ def load_dataset(ref: str, **kwargs: Any):
     from shipyard.core.context import current_consumers
 
     active = active_run()
-    consumers = list(current_consumers()) + ([("run", active.id)] if active else [])
+    consumers = list(kwargs.pop("consumers", ())) + list(current_consumers())
+    consumers += [("run", active.id)] if active else []
     return get_client().load_dataset(ref, consumers=consumers, **kwargs)
 
 
