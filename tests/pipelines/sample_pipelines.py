@@ -206,3 +206,13 @@ def read_dataset(ref: DatasetRef) -> int:
 @pipeline
 def uses_dataset(ref: str = "numbers@1"):
     read_dataset(DatasetRef(ref))
+
+
+@step
+def load_inside(ref: str) -> int:
+    return len(shipyard.data.load(ref))
+
+
+@pipeline
+def loads_dataset(ref: str = "numbers@1"):
+    load_inside(ref)
