@@ -13,8 +13,6 @@ import yaml
 from shipyard import Client
 from tests.cli.conftest import Invoke, assert_one_line_error, parse
 
-pytest_plugins = ["tests.cli.conftest"]
-
 
 @pytest.fixture
 def people(sdk: Client) -> Iterator[Client]:

@@ -268,7 +268,12 @@ def load_yaml(text: str, source: str = "contract") -> dict[str, Any]:
 
 def dump_yaml(spec: dict[str, Any]) -> str:
     """The readable YAML form of a spec: keys in document order, one column per block."""
-    return yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100)
+    text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100)
+    if yaml.safe_load(text) != spec:
+        # PyYAML writes some characters (NEL, line/paragraph separators) raw that it then reads as line
+        # breaks; escaped ASCII output always reads back the same
+        text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=False, default_flow_style=None, width=100)
+    return text
 
 
 def load_spec(value: Any) -> dict[str, Any]:
