@@ -240,3 +240,13 @@ def test_nan_and_infinity_are_missing_and_json_stays_valid(client: Client) -> No
     empty = v.profile["columns"]["all_nan"]
     assert (empty["count"], empty["missing"]) == (0, 5) and "mean" not in empty
     json.dumps(v.model_dump(), allow_nan=False)
+
+
+def test_concurrent_writers_get_distinct_version_numbers(client: Client) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = [pd.DataFrame({"i": [i]}) for i in range(6)]
+    with ThreadPoolExecutor(3) as pool:
+        versions = list(pool.map(lambda df: client.log_dataset(df, name="race"), frames))
+    assert sorted(v.version for v in versions) == [1, 2, 3, 4, 5, 6]
+    assert len({v.digest for v in versions}) == 6

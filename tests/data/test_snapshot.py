@@ -176,3 +176,11 @@ def test_digest_is_stable_and_matches_artifact_trees(files: dict[str, bytes], wo
         assert first.digest == cached.digest == uncached.digest == tree_digest_of_directory(src)
         assert cached.hashed_files == 0 and first.size == sum(len(v) for v in files.values())
         assert sorted(first.files) == sorted(files)
+
+
+def test_the_shipyard_home_inside_the_directory_is_not_snapshotted(tmp_path: Path) -> None:
+    project = _tree(tmp_path / "project", {"data/a.csv": b"x\n1\n"})
+    with Client(home=project / ".shipyard") as client:
+        client.log_dataset(pd.DataFrame({"a": [1]}), name="frame")  # puts objects and a database in the home
+        v = client.log_dataset(project, name="project")
+        assert v.file_count == 1 and client.last_snapshot.files == ["data/a.csv"]

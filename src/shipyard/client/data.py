@@ -95,7 +95,14 @@ class DatasetsMixin:
         path = Path(source).expanduser().absolute()
         cache = self._stat_cache()
         try:
-            snap = snapshot_path(path, self.artifacts, cache, on_plan=on_plan, progress=on_progress)
+            snap = snapshot_path(
+                path,
+                self.artifacts,
+                cache,
+                exclude=[str(self.settings.home)],
+                on_plan=on_plan,
+                progress=on_progress,
+            )
         finally:
             cache.close()
         return self._register(snap, name, path.as_uri(), str(path), description, tags, parents, run_id, profile)

@@ -15,7 +15,7 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,13 +64,20 @@ class _File:
     stat: FileStat
 
 
-def list_files(path: str | os.PathLike[str]) -> tuple[str, list[_File]]:
-    """(absolute source path, files with their stat); a single file is a tree of one entry."""
+def list_files(path: str | os.PathLike[str], exclude: Sequence[str] = ()) -> tuple[str, list[_File]]:
+    """(absolute source path, files with their stat); a single file is a tree of one entry.
+
+    Files whose real path lies under one of the ``exclude`` directories are left out (the client
+    passes its Shipyard home, so ``shipyard data add .`` does not snapshot the store into itself).
+    """
     source = os.path.abspath(os.fspath(path))
     if os.path.isdir(source):
         found, _ = _scan(source)  # same rules as artifact trees: symlinks must stay inside, no specials
+        skip = tuple(os.path.realpath(d).rstrip(os.sep) + os.sep for d in exclude)
         files = []
         for f in found:
+            if skip and f.path.startswith(skip):
+                continue
             files.append(_File(f.rel, f.path, f.mode, FileStat.of(os.stat(f.path))))
         return source, files
     if os.path.isfile(source):
@@ -172,6 +179,7 @@ def snapshot_path(
     cache: StatCache | None = None,
     *,
     workers: int = WORKERS,
+    exclude: Sequence[str] = (),
     on_plan: Callable[[int, int], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Snapshot:
@@ -181,7 +189,7 @@ def snapshot_path(
     each file is stored (both in the caller's thread).
     """
     started = time.perf_counter()
-    source, files = list_files(path)
+    source, files = list_files(path, exclude)
     cached = cache.lookup_under(os.path.realpath(source)) if cache is not None else {}
     # A cheap existence check keeps the cache honest if objects were removed from a local store.
     check_local = bool(getattr(artifacts, "is_local", False))
