@@ -10,6 +10,7 @@ import inspect
 import re
 import types
 import typing
+import warnings
 from typing import Any
 
 from fastapi import APIRouter, Body, Path, Query
@@ -69,7 +70,10 @@ def _add_route(router: APIRouter, services: Services, op: Operation) -> None:
 
     body_model: type[BaseModel] | None = None
     if body_fields:
-        body_model = create_model(f"{_camel(op.name)}Request", __config__=_JSON_CONFIG, **body_fields)
+        with warnings.catch_warnings():
+            # An argument may be named like a deprecated BaseModel attribute (e.g. ``schema``); harmless here.
+            warnings.filterwarnings("ignore", message="Field name .* shadows an attribute", category=UserWarning)
+            body_model = create_model(f"{_camel(op.name)}Request", __config__=_JSON_CONFIG, **body_fields)
         endpoint_params.append(
             inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=body_model, default=Body(...))
         )
