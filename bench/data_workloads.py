@@ -398,6 +398,7 @@ def run(args: argparse.Namespace, base_env: dict[str, str], session: Path, log: 
         for i, who in enumerate(order):
             changed_file = paths[(r * len(contenders) + i) * 37 % files]
             log(f"snapshot #{r + 1}/{args.repeat}: {who} ...")
+            load = os.getloadavg()
             if who == "dvc":
                 result = runner.dvc(repo, changed_file)
             elif who.startswith("shipyard-"):
@@ -405,6 +406,7 @@ def run(args: argparse.Namespace, base_env: dict[str, str], session: Path, log: 
                 result = runner.shipyard(mode, data, changed_file, session / f"{who}-{r}")
             else:
                 result = runner.hashing(data, paths)
+            result["loadavg_before"] = load
             raw[who].append(result)
             log(f"snapshot #{r + 1}/{args.repeat}: {who} {_brief(result)}")
     out = {
@@ -663,6 +665,102 @@ def _top(stats, limit: int) -> list[dict]:
     return rows[:limit] + [dict(r, by="tottime") for r in by_self]
 
 
+def _child_breakdown(ns: argparse.Namespace) -> None:
+    """Where a cold ``log_dataset`` spends its time in the worker threads (seconds summed over threads).
+
+    Wraps, wherever the snapshot code has them, the per-file function (``_store_file``, and
+    ``_ingest_local`` or the store's ``_copy_hashing``), the in-kernel copy ``_copy``, every
+    ``sha256.update``, ``os.fsync``, ``tempfile.mkstemp``, ``os.replace`` and ``os.chmod``. ``--no-fsync``
+    makes ``os.fsync`` a no-op, to show what durability costs on the wall clock. Not a benchmark
+    figure: the instrumentation has its own (small) cost.
+    """
+    import tempfile
+    import threading
+
+    import shipyard.artifacts.store as store
+    import shipyard.data.snapshot as snapmod
+    from shipyard import Client
+
+    totals: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def add(key: str, seconds: float) -> None:
+        with lock:
+            totals[key] = totals.get(key, 0.0) + seconds
+            calls[key] = calls.get(key, 0) + 1
+
+    def timed(key: str, fn: Callable) -> Callable:
+        def wrapper(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                add(key, time.perf_counter() - t0)
+
+        return wrapper
+
+    class Hash:
+        def __init__(self, h):
+            self._h = h
+
+        def update(self, data) -> None:
+            t0 = time.perf_counter()
+            self._h.update(data)
+            add("sha256 update", time.perf_counter() - t0)
+
+        def __getattr__(self, name: str):
+            return getattr(self._h, name)
+
+    class Hashlib:
+        def __getattr__(self, name: str):
+            return getattr(hashlib, name)
+
+        def sha256(self, *a):
+            return Hash(hashlib.sha256(*a))
+
+    for mod in (snapmod, store):
+        if hasattr(mod, "hashlib"):
+            mod.hashlib = Hashlib()
+    wrapped = (
+        (snapmod, "_store_file", "_store_file (per file, total)"),
+        (snapmod, "_ingest_local", "_ingest_local (per file, total)"),
+        (snapmod, "_copy", "_copy (into the store)"),
+        (store, "_copy_hashing", "store._copy_hashing (total)"),
+    )
+    for mod, name, key in wrapped:
+        if hasattr(mod, name):
+            setattr(mod, name, timed(key, getattr(mod, name)))
+    real_fsync = os.fsync
+    os.fsync = timed("os.fsync", (lambda fd: None) if ns.no_fsync else real_fsync)
+    tempfile.mkstemp = timed("tempfile.mkstemp", tempfile.mkstemp)
+    os.replace = timed("os.replace", os.replace)
+    os.chmod = timed("os.chmod", os.chmod)
+    client = Client(home=ns.home)
+    cpu0 = time.process_time()
+    start = time.perf_counter()
+    client.log_dataset(ns.path, name=ns.name)
+    call = time.perf_counter() - start
+    cpu = time.process_time() - cpu0
+    snap = getattr(client, "last_snapshot", None)
+    client.close()
+    os.fsync = real_fsync
+    start = time.perf_counter()
+    os.sync()
+    synced = time.perf_counter() - start
+    result = {
+        "call_seconds": call,
+        "call_cpu_seconds": cpu,
+        "snapshot_seconds": snap.seconds if snap is not None else None,
+        "sync_after": synced,
+        "no_fsync": ns.no_fsync,
+        "thread_seconds": {k: round(v, 4) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])},
+        "calls": calls,
+        "loadavg": os.getloadavg(),
+    }
+    print(json.dumps(result), flush=True)
+
+
 def _child_hashlib(ns: argparse.Namespace) -> None:
     paths = sorted(p for p in Path(ns.path).rglob("*") if p.is_file())
     start = time.perf_counter()
@@ -682,11 +780,18 @@ def main(argv: list[str] | None = None) -> int:
     sdk.add_argument("--path", required=True)
     sdk.add_argument("--name", default=NAME)
     sdk.add_argument("--profile", help="write cProfile stats of the call here")
+    bd = sub.add_parser("breakdown", help="cold log_dataset with the worker threads' time split by operation")
+    bd.add_argument("--home", required=True)
+    bd.add_argument("--path", required=True)
+    bd.add_argument("--name", default=NAME)
+    bd.add_argument("--no-fsync", action="store_true", help="make os.fsync a no-op (what durability costs)")
     hl = sub.add_parser("hashlib", help="time hashlib.sha256 over every file, one thread")
     hl.add_argument("--path", required=True)
     ns = parser.parse_args(argv)
     if ns.child == "sdk":
         _child_sdk(ns)
+    elif ns.child == "breakdown":
+        _child_breakdown(ns)
     else:
         _child_hashlib(ns)
     return 0
