@@ -137,6 +137,11 @@ class DatasetsMixin:
                 format=latest.format,
                 file_count=latest.file_count,
                 size=latest.size,
+                # Should another version land first, this becomes a new version: keep it complete.
+                row_count=latest.row_count,
+                schema=latest.schema,
+                profile=latest.profile,
+                source_uri=source_uri,
                 tags=tags,
                 run_id=run_id,
             )
