@@ -8,6 +8,8 @@ The ``schedule`` subcommands are added to :data:`app` by ``cli/main.py`` from ``
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -72,6 +74,8 @@ def run_command(
 
     st = state(ctx)
     params = parse_params(param or [])
+    if os.getcwd() not in sys.path:  # like `python -m`: modules in the current directory are importable
+        sys.path.insert(0, os.getcwd())
 
     def progress(step: StepRun) -> None:
         if not st.json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import os
 import sys
 import textwrap
 from collections.abc import Callable
@@ -36,16 +37,35 @@ def code_digest(fn: Callable[..., Any]) -> str:
     return hash_bytes(text.encode())
 
 
-def reference_of(obj: Any) -> str | None:
-    """``module:qualname`` when importing that gives back exactly ``obj``, else None (e.g. a local function)."""
+def reference_of(obj: Any, *, main_by_name: bool = False) -> str | None:
+    """``module:qualname`` when importing that gives back exactly ``obj``, else None (e.g. a local function).
+
+    With ``main_by_name``, an object of a script run as ``__main__`` is named by the module the script
+    is importable as (``python -m pkg.mod`` → ``pkg.mod``; ``python file.py`` → ``file``), unverified:
+    importing it here would execute the script a second time.
+    """
     module = getattr(obj, "__module__", None)
     qualname = getattr(obj, "__qualname__", None)
-    if not module or not qualname or "<locals>" in qualname or module == "__main__":
+    if not module or not qualname or "<locals>" in qualname:
         return None
+    if module == "__main__":
+        name = _main_module_name() if main_by_name else None
+        return f"{name}:{qualname}" if name else None
     try:
         return f"{module}:{qualname}" if import_reference(f"{module}:{qualname}") is obj else None
     except InvalidInput:
         return None
+
+
+def _main_module_name() -> str | None:
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name and spec.name != "__main__":
+        return spec.name.removesuffix(".__main__")
+    path = getattr(main, "__file__", None)
+    if path and path.endswith(".py") and os.path.dirname(os.path.abspath(path)) == os.path.abspath(sys.path[0]):
+        return os.path.splitext(os.path.basename(path))[0]
+    return None
 
 
 def import_reference(reference: str) -> Any:

@@ -89,7 +89,8 @@ class Pipeline:
 
     @property
     def reference(self) -> str | None:
-        return reference_of(self)
+        """``module:qualname`` to import the pipeline again (reproduce and schedules use it)."""
+        return reference_of(self, main_by_name=True)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the pipeline in-process with these params; returns the PipelineRun."""

@@ -206,11 +206,20 @@ class _Tee(io.TextIOBase):
         pass
 
 
+# Loggers of the SDK's own transport: their INFO records (one per HTTP request) are not the step's output.
+PLUMBING_LOGGERS = ("httpx", "httpcore", "urllib3", "distributed", "shipyard")
+
+
+def _not_plumbing(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or record.name.split(".")[0] not in PLUMBING_LOGGERS
+
+
 @contextlib.contextmanager
 def _captured(buffer: io.StringIO) -> Iterator[None]:
     """stdout, stderr and logging records (INFO and up) of the step go to ``buffer``."""
     handler = logging.StreamHandler(buffer)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.addFilter(_not_plumbing)
     root = logging.getLogger()
     level = root.level
     root.addHandler(handler)

@@ -503,8 +503,8 @@ def _check_structure(name: str, structure: Any) -> list[dict[str, Any]]:
         step_name = check_name(step.get("name"), "step name")
         if step_name in seen:
             raise InvalidInput(f"pipeline {name!r} has two steps named {step_name!r}", field="structure")
-        seen.add(step_name)
         step["code_digest"] = normalize_digest(str(step.get("code_digest", "")))
+        # Steps are listed in topological order: an input from a later step (or itself) would be a cycle.
         for arg, source in (step.get("inputs") or {}).items():
             if isinstance(source, dict) and source.get("kind") == "output" and source.get("step") not in seen:
                 raise InvalidInput(
@@ -512,6 +512,7 @@ def _check_structure(name: str, structure: Any) -> list[dict[str, Any]]:
                     "which is not an earlier step of the pipeline",
                     field="structure",
                 )
+        seen.add(step_name)
     return steps
 
 
