@@ -227,7 +227,9 @@ def _recording(run: _Run, plan: _Planned, fn: Callable[[Any], np.ndarray]) -> pa
         plan.mask = mask
         return pd.Series(mask, index=obj.index)
 
-    return pa.Check(check, name=plan.name, ignore_na=False)
+    # pandera formats every failure case into its error message unless capped: 25 s instead of 1.6 s for
+    # a million failing rows. The report counts failures from the recorded mask, not from pandera's cases.
+    return pa.Check(check, name=plan.name, ignore_na=False, n_failure_cases=MAX_FAILING_ROWS)
 
 
 def _column_checks(run: _Run, name: str, constraints: dict[str, Any]) -> list[pa.Check]:
