@@ -34,10 +34,12 @@ def test_log_model_register_alias_and_load(client, data, models) -> None:
     _, pipe = models
     run = client.create_run()
     client.log_params(run.id, {"C": 0.5})
+    client.log_dataset(X.head(50), name="fraud-train")
+    client.log_dataset(X.head(60), name="fraud-train")
     version = client.log_model(
-        run.id, pipe, input_example=X.head(3), registered_model_name="fraud", data_refs=["file:///data/train.csv"]
+        run.id, pipe, input_example=X.head(3), registered_model_name="fraud", data_refs=["fraud-train@1"]
     )
-    assert version.data_refs == ["file:///data/train.csv"]
+    assert version.data_refs == ["fraud-train@1"]
     assert version.version == 1 and version.model_name == "fraud"
     assert version.digest.startswith("sha256:") and len(version.digest) == 71
     assert version.flavor == "sklearn"
@@ -174,3 +176,23 @@ def test_tampered_model_is_refused(client, models) -> None:
     path.write_bytes(b"tampered weights")
     with pytest.raises(IntegrityError):
         client.load_model("models:/guarded/1")
+
+
+def test_data_lineage_of_a_version_comes_from_its_run_and_explicit_refs(client, data, models) -> None:
+    X, y = data
+    small, _ = models
+    train = client.log_dataset(X.iloc[:, :5].assign(label=y), name="lineage-train")
+    extra = client.log_dataset(X.head(10), name="lineage-extra")
+    run = client.create_run()
+    loaded = client.load_dataset(train.ref, consumers=[("run", run.id)])
+    assert len(loaded) == len(X)
+    version = client.log_model(run.id, small, registered_model_name="lineage", data_refs=["lineage-extra"])
+    # The explicit ref is pinned to the version it named; the run's load is found on its own.
+    assert version.data_refs == [extra.ref, train.ref]
+    used_by = {(node.type, node.name) for node in client.dataset_lineage(train.ref).used_by}
+    assert ("model_version", "lineage/1") in used_by and ("run", client.get_run(run.id).name) in used_by
+    with pytest.raises(NotFound):
+        client.log_model(run.id, small, registered_model_name="lineage", data_refs=["no-such-data@1"])
+    with pytest.raises(InvalidInput):
+        client.log_model(run.id, small, registered_model_name="lineage", data_refs=["s3://bucket/train.csv"])
+    assert [v.version for v in client.list_versions("lineage")] == [1]
