@@ -246,7 +246,12 @@ def get(
     """Materialise a version's files at DEST (verified; hard links to the local store unless --copy)."""
     st = state(ctx)
     version = st.client.get_dataset(ref)
-    target = st.client.get_dataset_files(version.ref, dest, link=not copy)
+    if copy:  # a real download: show its progress
+        from shipyard.cli.transfer import download
+
+        target = download(st, version.digest, True, dest, f"{version.ref}").dest
+    else:
+        target = st.client.get_dataset_files(version.ref, dest, link=True)
     if st.json:
         emit_json(
             {"ref": version.ref, "digest": version.digest, "dest": str(target.absolute()), "files": version.file_count}

@@ -130,6 +130,7 @@ def _ingest_local(store: ArtifactStore, f: _File) -> tuple[str, int]:
         final = store._object_path(digest)  # the store's own layout; same package family, kept private there
         if os.path.isfile(final):
             return digest, size
+        os.makedirs(store._tmp_dir(), exist_ok=True)  # someone may have cleaned tmp/ under us
         fd, tmp = tempfile.mkstemp(dir=store._tmp_dir(), prefix="snap-", suffix=".part")
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
