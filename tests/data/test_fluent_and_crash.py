@@ -101,3 +101,17 @@ def test_sigkill_mid_snapshot_leaves_no_version(tmp_path: Path) -> None:
         v = client.log_dataset(src, name="big")
         assert (v.version, v.file_count) == (1, 400)
         assert client.last_snapshot.hashed_files == 400  # nothing was cached from the killed attempt
+
+
+def test_pipeline_steps_appear_in_lineage_by_name(fluent: Client) -> None:
+    from tests.data import lineage_pipeline
+
+    result = fluent.run_pipeline(lineage_pipeline.publish_then_consume, {"rows": 4})
+    assert result.status.value == "SUCCEEDED", result
+    lineage = fluent.dataset_lineage("pipe-out@1")
+    produced = {(n.type, n.name) for n in lineage.produced_by}
+    assert ("step_run", "publish_then_consume/publish") in produced
+    assert ("pipeline_run", "publish_then_consume") in produced
+    assert any(t == "run" for t, _ in produced)  # the step's tracking run
+    used = {(n.type, n.name) for n in lineage.used_by}
+    assert ("step_run", "publish_then_consume/consume") in used
