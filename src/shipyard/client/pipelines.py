@@ -63,9 +63,11 @@ class PipelinesMixin:
         """The captured stdout, stderr and logging of a step (a cache hit shows the reused run's logs)."""
         return self._call("pipelines", "get_step_logs", pipeline_run_id=pipeline_run_id, step=step).text
 
-    def step_run_of(self, run_id: str) -> StepRun:
-        """The step run whose tracking run is ``run_id`` (e.g. a model version's ``source_run_id``)."""
+    def get_step_run_by_run_id(self, run_id: str) -> StepRun:
+        """The step run whose tracking run is ``run_id`` (e.g. a model version's ``source_run_id``), else NotFound."""
         return self._call("pipelines", "get_step_run_by_run_id", run_id=run_id)
+
+    step_run_of = get_step_run_by_run_id
 
     def load_step_output(self, pipeline_run_id: str, step: str, output: str = "output") -> Any:
         """The value a step produced (or reused from the cache), loaded from the artifact store."""
