@@ -216,3 +216,15 @@ def load_inside(ref: str) -> int:
 @pipeline
 def loads_dataset(ref: str = "numbers@1"):
     load_inside(ref)
+
+
+@step
+def interrupted() -> int:
+    raise KeyboardInterrupt
+
+
+@pipeline
+def interrupting(rows: int = 3):
+    frame = make_frame(rows)
+    interrupted()
+    stats(frame)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from shipyard import Client
-from shipyard.pipelines import PipelineStatus, StepStatus, run
+from shipyard.pipelines import PipelineFailed, PipelineStatus, StepStatus, run
 from tests.pipelines import sample_pipelines as sp
 
 
@@ -34,3 +38,10 @@ def test_dask_executor_on_a_local_cluster(sqlite_client: Client) -> None:
     assert [s.status for s in result.steps] == [StepStatus.SUCCEEDED] * 3
     assert sqlite_client.load_step_output(result.id, "stats")["rows"] == 7
     assert "rows" in sqlite_client.get_run(result.step("stats").run_id).metrics
+
+
+def test_dask_executor_kills_an_attempt_over_its_timeout(sqlite_client: Client) -> None:
+    started = time.monotonic()
+    with pytest.raises(PipelineFailed, match="timed out after 1s"):
+        run(sp.timing_out, {"seconds": 60}, client=sqlite_client, executor="dask", max_workers=1)
+    assert time.monotonic() - started < 45

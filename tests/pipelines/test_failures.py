@@ -149,3 +149,15 @@ def test_calling_a_pipeline_runs_it_with_the_default_client(home: Path, monkeypa
     assert result.status is PipelineStatus.SUCCEEDED
     with Client(home=home) as client:
         assert client.load_step_output(result.id, "stats")["rows"] == 3
+
+
+def test_ctrl_c_in_a_step_marks_the_run_failed_and_propagates(sqlite_client: Client) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        run(sp.interrupting, client=sqlite_client)
+    [record] = sqlite_client.pipeline_runs(name="interrupting")
+    assert record.status is PipelineStatus.FAILED and record.error["type"] == "builtins.KeyboardInterrupt"
+    assert record.step("make_frame").status is StepStatus.SUCCEEDED
+    assert record.step("interrupted").status is StepStatus.FAILED
+    assert record.step("stats").status is StepStatus.PENDING  # never started; the run is over
+    assert sqlite_client.get_run(record.run_id).status == "KILLED"
+    assert sqlite_client.get_run(record.step("interrupted").run_id).status == "FAILED"
