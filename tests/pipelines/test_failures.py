@@ -158,6 +158,6 @@ def test_ctrl_c_in_a_step_marks_the_run_failed_and_propagates(sqlite_client: Cli
     assert record.status is PipelineStatus.FAILED and record.error["type"] == "builtins.KeyboardInterrupt"
     assert record.step("make_frame").status is StepStatus.SUCCEEDED
     assert record.step("interrupted").status is StepStatus.FAILED
-    assert record.step("stats").status is StepStatus.PENDING  # never started; the run is over
+    assert record.step("stats").status is StepStatus.SKIPPED  # never started; the run is over
     assert sqlite_client.get_run(record.run_id).status == "KILLED"
     assert sqlite_client.get_run(record.step("interrupted").run_id).status == "FAILED"

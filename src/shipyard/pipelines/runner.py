@@ -367,13 +367,16 @@ class _Driver:
         if self.pipeline_run_id is None:
             return
         error = describe_error(exc)
-        for name, run_id in self.tracking_runs.items():
-            if name not in self.outputs and name not in self.failed:
-                try:
-                    self._finish_step(name, "FAILED", error=error)
+        for name in self.graph.nodes:
+            if name in self.outputs or name in self.failed or name in self.skipped:
+                continue
+            run_id = self.tracking_runs.get(name)
+            try:  # started steps failed with the runner; the others never will run
+                self._finish_step(name, "FAILED" if run_id else "SKIPPED", error=error)
+                if run_id:
                     self.client.end_run(run_id, RunStatus.FAILED)
-                except Exception:
-                    pass
+            except Exception:
+                pass
         try:
             self.client._call(
                 "pipelines",
