@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from shipyard import Client
-from shipyard.demo import MODEL_NAME, run_demo
+from shipyard.demo import DATASET, MODEL_NAME, run_demo
 
 
 def test_demo_runs_end_to_end_twice(tmp_path: Path) -> None:
@@ -16,19 +16,29 @@ def test_demo_runs_end_to_end_twice(tmp_path: Path) -> None:
     first = run_demo(tmp_path / "home", console=Console(file=out, width=200))
     assert first["runs"] == 6
     assert first["champion_accuracy"] > 0.9
+    assert first["cached_steps"] == 4  # the second pipeline run inside the demo is served from the cache
     text = out.getvalue()
-    assert "champion" in text and first["digest"] in text
+    assert "champion" in text and first["digest"] in text and "Lineage of the champion" in text
 
     client = Client(home=tmp_path / "home")
     champion = client.get_version_by_alias(MODEL_NAME, "champion")
     assert champion.version == first["version"] and champion.digest == first["digest"]
-    assert champion.source_run_id == first["best_run_id"]
+    # Lineage: dataset version → pipeline run → the register step's tracking run → the model version.
+    assert champion.data_refs == [f"{DATASET}@1"] == [first["dataset"]]
+    step_run = client.get_step_run_by_run_id(champion.source_run_id)
+    assert step_run.name == "register" and step_run.pipeline_run_id == first["pipeline_run_id"]
+    used_by = {node.type for node in client.dataset_lineage(first["dataset"]).used_by}
+    assert {"model_version", "pipeline_run", "step_run"} <= used_by
+    assert client.validation_reports(first["dataset"])[0].passed
+    sweep = client.get_run(first["parent_run_id"])
     best = client.get_run(first["best_run_id"])
-    assert best.parent_run_id == first["parent_run_id"]
+    assert best.parent_run_id == sweep.id
     assert best.metrics["roc_auc"] == max(
-        r.metrics["roc_auc"] for r in client.search_runs(filter=f"parent_run_id = '{first['parent_run_id']}'").runs
+        r.metrics["roc_auc"] for r in client.search_runs(filter=f"parent_run_id = '{sweep.id}'").runs
     )
     client.close()
 
     second = run_demo(tmp_path / "home", console=Console(file=io.StringIO()))
-    assert second["version"] == first["version"] + 1
+    # Same data, same code: the dataset version is reused and the whole pipeline comes from the cache.
+    assert second["dataset"] == first["dataset"]
+    assert second["version"] == first["version"] and second["digest"] == first["digest"]

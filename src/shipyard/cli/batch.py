@@ -77,7 +77,7 @@ def reproduce(
     if st.json:
         emit_json(result)
     else:
-        verdict = "[green]bit-identical[/green]" if result.identical else "[red]different[/red]"
+        verdict = "bit-identical" if result.identical else "different"
         key_values(
             st,
             [

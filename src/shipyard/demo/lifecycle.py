@@ -1,10 +1,13 @@
 """``shipyard demo``: the main job — a small, real model lifecycle, end to end, on the embedded store.
 
-Trains several classifiers on scikit-learn's bundled breast-cancer data set, tracks every run
-(params, per-step metrics, the model), finds the best run with a search query, registers its
-model, points the ``champion`` alias at it, loads the champion back by alias and predicts with
-it. Later capabilities (datasets, pipelines, deployments, monitoring, governance) extend this
-script; keep it readable top to bottom.
+On scikit-learn's bundled breast-cancer data: registers the data as a dataset version (profiled),
+infers its data contract and validates the version against it, then trains through the pipeline
+in :mod:`shipyard.demo.pipeline` (validation gate → split → a sweep of six tracked runs → register
+the best). It runs the pipeline a second time to show every step served from the cache, points
+the ``champion`` alias at the registered version, loads the champion back by alias and predicts,
+and prints the champion's lineage: dataset version → pipeline run → training run → model version.
+Later capabilities (deployments, monitoring, governance) extend this script; keep it readable top
+to bottom.
 """
 
 from __future__ import annotations
@@ -15,44 +18,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from shipyard.demo.pipeline import MODEL_NAME, TARGET
+
 EXPERIMENT = "breast-cancer"
-MODEL_NAME = "breast-cancer-classifier"
-
-
-def _candidates() -> list[tuple[str, Any, dict[str, Any]]]:
-    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    found: list[tuple[str, Any, dict[str, Any]]] = []
-    for c in (0.01, 0.1, 1.0):
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
-        found.append(("logreg", model, {"model": "logreg", "C": c}))
-    for depth in (3, 8):
-        model = RandomForestClassifier(n_estimators=100, max_depth=depth, random_state=7, n_jobs=1)
-        found.append(("forest", model, {"model": "forest", "max_depth": depth, "n_estimators": 100}))
-    model = GradientBoostingClassifier(n_estimators=60, max_depth=2, random_state=7)
-    found.append(("boosting", model, {"model": "boosting", "max_depth": 2, "n_estimators": 60}))
-    return found
-
-
-def _evaluate(model: Any, X: Any, y: Any) -> dict[str, float]:
-    from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
-
-    proba = model.predict_proba(X)[:, 1]
-    predicted = (proba >= 0.5).astype(int)
-    return {
-        "accuracy": float(accuracy_score(y, predicted)),
-        "f1": float(f1_score(y, predicted)),
-        "roc_auc": float(roc_auc_score(y, proba)),
-        "log_loss": float(log_loss(y, proba)),
-    }
+DATASET = "breast-cancer"
 
 
 def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None = None) -> dict[str, Any]:
     from sklearn.datasets import load_breast_cancer
-    from sklearn.model_selection import train_test_split
 
     import shipyard
     from shipyard import Client
@@ -61,38 +34,44 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
     client = Client(home=home)
     shipyard.set_client(client)
     console.print(f"[bold]Shipyard demo[/bold] — store: {client.settings.store_uri}")
+    shipyard.set_experiment(EXPERIMENT)
 
-    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=42, stratify=y)
-    experiment_id = shipyard.set_experiment(EXPERIMENT)
+    frame = load_breast_cancer(as_frame=True).frame
+    data = client.log_dataset(frame, name=DATASET, description="scikit-learn's breast cancer data (569 rows)")
+    if not client.list_contracts(DATASET):
+        client.set_contract(DATASET, client.infer_contract(data.ref))
+    report = client.validate_dataset(data.ref)
+    console.print(
+        f"  dataset {data.ref} ({data.row_count} rows, {len(data.schema or [])} columns, {data.digest[:19]}…): "
+        f"contract {'passed' if report.passed else 'FAILED'} ({len(report.checks)} checks)"
+    )
 
-    with shipyard.start_run(name="model-selection") as parent:
-        shipyard.set_seed(42)
-        shipyard.log_params({"test_size": 0.25, "rows": len(X), "features": X.shape[1]})
-        for label, model, params in _candidates():
-            run_name = "-".join([label, *(f"{k}{v}" for k, v in params.items() if k not in ("model", "n_estimators"))])
-            with shipyard.start_run(name=run_name, nested=True):
-                shipyard.log_params(params)
-                model.fit(X_train, y_train)
-                if hasattr(model, "staged_predict_proba"):  # a learning curve, one point per boosting stage
-                    from sklearn.metrics import log_loss
+    from shipyard.pipelines import run as run_pipeline
 
-                    for step, proba in enumerate(model.staged_predict_proba(X_test)):
-                        shipyard.log_metric("test_log_loss", float(log_loss(y_test, proba[:, 1])), step=step)
-                shipyard.log_metrics(_evaluate(model, X_test, y_test))
-                shipyard.log_model(model, input_example=X_train.head(5))
-                console.print(f"  trained {label:<9} {params}")
+    def show(step: Any) -> None:
+        console.print(f"    {step.status.value:<9} {step.name}")
 
+    console.print("  pipeline shipyard.demo.pipeline:training")
+    first = run_pipeline("shipyard.demo.pipeline:training", {"dataset": data.ref}, client=client, progress=show)
+    console.print("  the same pipeline again: every step comes from the cache")
+    again = run_pipeline("shipyard.demo.pipeline:training", {"dataset": data.ref}, client=client, progress=show)
+    cached = sum(1 for s in again.steps if s.status.value == "CACHED")
+    experiment_id = client.get_experiment(EXPERIMENT).id
+    registered = client.load_step_output(first.id, "register")
+    version = next(v for v in reversed(client.list_versions(MODEL_NAME)) if v.digest == registered["digest"])
+    client.set_alias(MODEL_NAME, "champion", version.version)
+    # The pipeline run that built this version (on a later demo run, `first` may be all cache hits).
+    built_by = client.get_pipeline_run(client.get_step_run_by_run_id(version.source_run_id).pipeline_run_id)
+    sweep_run = built_by.step("sweep").run_id
     best = client.search_runs(
         experiments=[experiment_id],
-        filter=f"attributes.parent_run_id = '{parent.id}' and metrics.roc_auc > 0.9",
+        filter=f"attributes.parent_run_id = '{sweep_run}' and metrics.roc_auc > 0.9",
         order_by=["metrics.roc_auc DESC", "metrics.log_loss ASC"],
         max_results=1,
     ).runs[0]
-    version = client.register_model(
-        f"runs:/{best.id}/model", MODEL_NAME, description=f"best of the demo sweep by ROC AUC (run {best.id})"
-    )
-    client.set_alias(MODEL_NAME, "champion", version.version)
+    parent = client.get_run(sweep_run)
+    test = client.load_step_output(built_by.id, "split", "test")
+    X_test, y_test = test.drop(columns=[TARGET]), test[TARGET]
 
     champion = client.load_model(f"models:/{MODEL_NAME}@champion")
     predictions = champion.predict(X_test)
@@ -125,6 +104,18 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
         f"Reloaded models:/{MODEL_NAME}@champion (digest verified) and predicted {len(predictions)} "
         f"held-out rows: accuracy {accuracy:.4f}."
     )
+    step_run = client.get_step_run_by_run_id(version.source_run_id)
+    commit = ((version.environment or {}).get("git") or {}).get("commit")
+    console.print(f"Second pipeline run {again.id[:8]}: {cached} of {len(again.steps)} steps served from the cache.")
+    console.print("\n[bold]Lineage of the champion[/bold]")
+    for line in (
+        f"dataset {', '.join(version.data_refs)}  (contract validated: {report.passed})",
+        f"→ pipeline run {built_by.id}  ({built_by.name}, definition {built_by.definition_digest[:19]}…, "
+        f"params {built_by.params})",
+        f"→ step '{step_run.name}'  (code {step_run.code_digest[:19]}…), training run {version.source_run_id}",
+        f"→ model version {MODEL_NAME}/{version.version}  ({version.digest[:19]}…, commit {commit or 'none'})",
+    ):
+        console.print(f"  {line}")
     home_flag = f" --home {client.settings.home}" if home else ""
     console.print("\nWhere to look next:")
     for command in (
@@ -132,6 +123,11 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
         f"shipyard{home_flag} runs search --filter \"metrics.accuracy > 0.95 and params.model = 'logreg'\"",
         f"shipyard{home_flag} versions show {MODEL_NAME} {version.version}",
         f"shipyard{home_flag} aliases history {MODEL_NAME}",
+        f"shipyard{home_flag} data show {data.ref}",
+        f"shipyard{home_flag} data lineage {data.ref}",
+        f"shipyard{home_flag} contracts reports {data.ref}",
+        f"shipyard{home_flag} pipeline show {built_by.id}",
+        f"shipyard{home_flag} reproduce models:/{MODEL_NAME}@champion",
         f"shipyard{home_flag} journal tail --limit 20",
         f"shipyard{home_flag} server   # then open http://127.0.0.1:8080/docs",
     ):
@@ -147,4 +143,8 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
         "digest": version.digest,
         "champion_accuracy": accuracy,
         "runs": len(ranked),
+        "dataset": data.ref,
+        "data_refs": version.data_refs,
+        "pipeline_run_id": built_by.id,
+        "cached_steps": cached,
     }
