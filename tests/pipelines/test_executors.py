@@ -45,3 +45,11 @@ def test_dask_executor_kills_an_attempt_over_its_timeout(sqlite_client: Client) 
     with pytest.raises(PipelineFailed, match="timed out after 1s"):
         run(sp.timing_out, {"seconds": 60}, client=sqlite_client, executor="dask", max_workers=1)
     assert time.monotonic() - started < 45
+
+
+def test_process_workers_reach_the_store_in_every_deployment(client: Client) -> None:
+    result = run(sp.kinds, {"rows": 4}, client=client, executor="process")
+    assert [s.status for s in result.steps] == [StepStatus.SUCCEEDED] * 3
+    assert client.load_step_output(result.id, "convert", "array").shape == (4,)
+    assert "rows" in client.get_run(result.step("stats").run_id).metrics
+    assert "making 4 rows" in client.step_logs(result.id, "make_frame")

@@ -111,8 +111,9 @@ class ProcessExecutor(Executor):
         )
         os.close(write_fd)
         assert process.stdin is not None
-        process.stdin.write(payload)
-        process.stdin.close()
+        with contextlib.suppress(BrokenPipeError):  # a child that died at start-up is reported by wait()
+            process.stdin.write(payload)
+            process.stdin.close()
         child = _Child(process, read_fd, bytearray())
         self.children.append(child)
         return Attempt(task, None if timeout is None else time.monotonic() + timeout, child)
