@@ -100,3 +100,14 @@ def test_errors_are_one_line(cli, tmp_path: Path) -> None:
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("occupied")
     assert_one_line_error(cli("data", "get", "ok@1", str(tmp_path / "full")), "not an empty directory")
+
+
+def test_tag_and_early_validation(cli, tmp_path: Path) -> None:
+    src = _csv_dir(tmp_path / "src")
+    parse(cli("data", "add", str(src), "--name", "t", json=True))
+    tagged = parse(cli("data", "tag", "t@1", "stage=gold", "owner=ml", json=True))
+    assert tagged["tags"] == {"stage": "gold", "owner": "ml"}
+    assert "stage=gold" in cli("data", "tag", "t", "stage=gold").stdout
+    assert_one_line_error(cli("data", "add", str(src), "--name", "t", "--parent", "t@zero"), "positive integer")
+    assert_one_line_error(cli("data", "add", str(src), "--name", "t", "--tag", "bad key!=1"), "tag key")
+    assert parse(cli("data", "log", "t", json=True))[0]["version"] == 1

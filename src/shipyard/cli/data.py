@@ -305,3 +305,18 @@ def lineage(ctx: typer.Context, ref: RefArg) -> None:
         st.out.print(grid)
     if not any(nodes for _, nodes in sections):
         st.out.print(Text("no recorded lineage"))
+
+
+@app.command("tag")
+def tag(
+    ctx: typer.Context,
+    ref: RefArg,
+    pairs: Annotated[list[str], typer.Argument(help="KEY=VALUE tags to set.")],
+) -> None:
+    """Set tags on a version (tags are the one mutable part of a version)."""
+    st = state(ctx)
+    version = st.client.set_dataset_tags(ref, parse_pairs(pairs))
+    if st.json:
+        emit_json(version)
+        return
+    st.out.print(Text(f"tagged {version.ref}: " + ", ".join(f"{k}={v}" for k, v in sorted(version.tags.items()))))

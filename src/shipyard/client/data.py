@@ -22,8 +22,10 @@ from shipyard.core.hashing import hex_of
 from shipyard.core.names import check_name
 from shipyard.data.entities import Dataset, DatasetDiff, DatasetLineage, DatasetVersion
 from shipyard.data.formats import data_files, detect_format, is_frame, read_table, write_frame
+from shipyard.data.service import parse_ref
 from shipyard.data.snapshot import Snapshot, snapshot_path
 from shipyard.data.statcache import StatCache, default_cache
+from shipyard.store.tags import validate_tags
 
 
 class DatasetsMixin:
@@ -69,7 +71,11 @@ class DatasetsMixin:
         JSON lines) is profiled; ``profile=False`` skips that (no schema, row count or profile).
         ``on_plan(files, bytes)`` and ``on_progress(bytes)`` report the hashing work.
         """
+        # Cheap checks first: a bad name, tag or parent ref should not cost a snapshot.
         check_name(name, "dataset name")
+        validate_tags(tags)
+        for ref in parents or []:
+            parse_ref(ref)
         if is_frame(source):
             with tempfile.TemporaryDirectory(prefix="shipyard-frame-") as tmp:
                 write_frame(source, tmp)

@@ -28,7 +28,6 @@ from shipyard.data.statcache import RACY_NS, FileStat, StatCache
 
 # Two cores hash at ~2 GB/s together; extra threads hide disk and network latency.
 WORKERS = min(16, 2 * (os.cpu_count() or 2))
-_FSYNC = os.environ.get("SHIPYARD_SNAPSHOT_FSYNC", "1") != "0"
 
 
 @dataclass(frozen=True)
@@ -143,8 +142,7 @@ def _ingest_local(store: ArtifactStore, f: _File) -> tuple[str, int]:
                                 f"{f.path} changed while it was being snapshotted; try again", field="path"
                             )
                 # Without fsync a power loss after the rename could leave a named but empty object.
-                if _FSYNC:
-                    os.fsync(out.fileno())
+                os.fsync(out.fileno())
             os.chmod(tmp, 0o444)
             os.makedirs(os.path.dirname(final), exist_ok=True)
             os.replace(tmp, final)  # identical concurrent writers race harmlessly: same bytes
