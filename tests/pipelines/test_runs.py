@@ -31,6 +31,12 @@ def test_a_run_is_recorded_with_steps_tracking_runs_cache_logs_and_lineage(clien
     assert first.step("evaluate").outputs["output"]["kind"] == "json"
     assert 0.0 <= client.load_step_output(first.id, "evaluate") <= 1.0
 
+    # Every transition is journaled.
+    journal = [e.action for e in client.read_journal(entity_type="step_run", entity_id=train.id)]
+    assert journal == ["step_run.started", "step_run.finished"]
+    journal = [e.action for e in client.read_journal(entity_type="pipeline_run", entity_id=first.id)]
+    assert journal == ["pipeline_run.started", "pipeline_run.finished"]
+
     # The pipeline run and each step have tracking runs; the steps' are nested and tagged.
     pipeline_run = client.get_run(first.run_id)
     assert pipeline_run.status == "FINISHED"
