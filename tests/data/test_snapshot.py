@@ -184,3 +184,39 @@ def test_the_shipyard_home_inside_the_directory_is_not_snapshotted(tmp_path: Pat
         client.log_dataset(pd.DataFrame({"a": [1]}), name="frame")  # puts objects and a database in the home
         v = client.log_dataset(project, name="project")
         assert v.file_count == 1 and client.last_snapshot.files == ["data/a.csv"]
+
+
+def test_copy_falls_back_when_the_kernel_cannot_copy(
+    tmp_path: Path, store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object) -> int:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", refuse, raising=False)
+    data = os.urandom(3 * 1024 * 1024 + 17)  # several chunks and a ragged end
+    src = _tree(tmp_path / "src", {"big.bin": data, "empty": b""})
+    snap = snapshot_path(src, store, None)
+    for rel, expected in (("big.bin", data), ("empty", b"")):
+        assert store.read_bytes(snap.entries[rel].digest) == expected
+
+
+def test_a_file_changing_during_the_snapshot_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shipyard.data.snapshot as snapmod
+
+    src = _tree(tmp_path / "src", {"a.csv": b"x\n1\n", "b.csv": b"x\n2\n"})
+    real = snapmod._ingest_local
+
+    def ingest_then_append(store: ArtifactStore, f: object) -> tuple[str, int]:
+        result = real(store, f)
+        with open(f.path, "ab") as handle:  # type: ignore[attr-defined]
+            handle.write(b"3\n")
+        return result
+
+    monkeypatch.setattr(snapmod, "_ingest_local", ingest_then_append)
+    with Client(home=tmp_path / "home") as client:
+        with pytest.raises(InvalidInput, match="changed while it was being snapshotted"):
+            client.log_dataset(src, name="moving")
+        assert client.list_datasets() == []
+        monkeypatch.setattr(snapmod, "_ingest_local", real)
+        v = client.log_dataset(src, name="moving")
+        assert v.row_count == 4 and client.last_snapshot.hashed_files == 2  # nothing was cached from the failure
