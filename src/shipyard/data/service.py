@@ -330,16 +330,11 @@ class DatasetService:
 
     def _get_by_id(self, version_id: str) -> DatasetVersion:
         with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(t.dataset_versions, t.datasets.c.name.label("dataset_name"))
-                .join(t.datasets, t.datasets.c.id == t.dataset_versions.c.dataset_id)
-                .where(t.dataset_versions.c.id == version_id)
-            ).first()
+            row = conn.execute(sa.select(t.dataset_versions).where(t.dataset_versions.c.id == version_id)).first()
             if row is None:
                 raise NotFound(f"dataset version {version_id!r} not found", field="id")
-            name = row.dataset_name
-            plain = conn.execute(sa.select(t.dataset_versions).where(t.dataset_versions.c.id == version_id)).first()
-            return self._versions(conn, name, [plain])[0]
+            name = conn.execute(sa.select(t.datasets.c.name).where(t.datasets.c.id == row.dataset_id)).scalar_one()
+            return self._versions(conn, name, [row])[0]
 
     def get_version(self, name: str, version: int) -> DatasetVersion:
         with self.db.read() as conn:
