@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -220,3 +221,22 @@ def test_a_file_changing_during_the_snapshot_is_refused(tmp_path: Path, monkeypa
         monkeypatch.setattr(snapmod, "_ingest_local", real)
         v = client.log_dataset(src, name="moving")
         assert v.row_count == 4 and client.last_snapshot.hashed_files == 2  # nothing was cached from the failure
+
+
+def test_a_write_between_hashing_and_copying_never_names_a_wrong_object(
+    tmp_path: Path, store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shipyard.data.snapshot as snapmod
+
+    src = _tree(tmp_path / "src", {"a.bin": b"original content"})
+    real_copy = snapmod._copy
+
+    def write_then_copy(source: int, dest: int, size: int, buf: memoryview) -> int:
+        (src / "a.bin").write_bytes(b"ORIGINAL CONTENT")  # same size, new bytes, after the hash was taken
+        return real_copy(source, dest, size, buf)
+
+    monkeypatch.setattr(snapmod, "_copy", write_then_copy)
+    with pytest.raises(InvalidInput, match="changed while it was being snapshotted"):
+        snapshot_path(src, store, None)
+    for content in (b"original content", b"ORIGINAL CONTENT"):
+        assert not store.has("sha256:" + hashlib.sha256(content).hexdigest())

@@ -141,6 +141,9 @@ def _ingest_local(store: ArtifactStore, f: _File) -> tuple[str, int]:
                             raise InvalidInput(
                                 f"{f.path} changed while it was being snapshotted; try again", field="path"
                             )
+                # Checked before the object gets its name: a write after hashing changes the stat.
+                if FileStat.of(os.fstat(src.fileno())) != f.stat:
+                    raise InvalidInput(f"{f.path} changed while it was being snapshotted; try again", field="path")
                 # Without fsync a power loss after the rename could leave a named but empty object.
                 os.fsync(out.fileno())
             os.chmod(tmp, 0o444)
