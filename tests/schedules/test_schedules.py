@@ -153,3 +153,23 @@ def test_occurrences_walks_back_from_the_end_after_long_downtime() -> None:
     times, earlier = occurrences("* * * * *", T0, T0 + year, 3)
     assert times == [T0 + year - 2 * MINUTE, T0 + year - MINUTE, T0 + year]
     assert earlier == 10_000  # counted up to the cap, not a year of minutes
+
+
+def test_scheduler_runs_a_real_pipeline_and_links_the_run(client) -> None:
+    schedule = client.create_schedule(
+        "repro-nightly", "tests.reproduce.pipelines:repro", "0 3 * * *", {"rows": 50}, start_at=T0 - 1
+    )
+    firings = Scheduler(client).tick(now=schedule.next_run_at + 1)
+    assert [f.status for f in firings] == ["SUCCEEDED"]
+    pipeline_run = client.get_pipeline_run(firings[0].pipeline_run_id)
+    assert pipeline_run.schedule_id == schedule.id and pipeline_run.params["rows"] == 50
+    assert client.get_schedule("repro-nightly").last_pipeline_run_id == pipeline_run.id
+
+
+def test_a_failing_scheduled_pipeline_is_recorded_and_the_scheduler_goes_on(client) -> None:
+    client.create_schedule("broken", "tests.reproduce.pipelines:repro", "* * * * *", {"rows": -5}, start_at=T0 - 1)
+    client.create_schedule("missing", "tests.reproduce.nope:repro", "* * * * *", start_at=T0 - 1)
+    firings = {f.schedule: f for f in Scheduler(client).tick(now=T0 + 1)}
+    assert firings["broken"].status == "FAILED" and firings["broken"].pipeline_run_id
+    assert client.get_pipeline_run(firings["broken"].pipeline_run_id).status == "FAILED"
+    assert firings["missing"].status == "ERROR" and "tests.reproduce.nope" in firings["missing"].error
