@@ -519,6 +519,9 @@ def checks(raw: dict[str, list[dict]], files: int, total: int) -> dict:
                 problems.append(f"#{i + 1}: no digest reported")
             elif digests[0] != digests[1] or digests[1] == digests[2]:
                 problems.append(f"#{i + 1}: digests cold/unchanged/changed {digests}")
+            versions = [steps[s].get("version") for s in STEPS]
+            if None not in versions and not (versions[0] == versions[1] and versions[2] == versions[1] + 1):
+                problems.append(f"#{i + 1}: versions cold/unchanged/changed {versions}")
             hashed = [steps[s].get("hashed_files") for s in STEPS]
             if hashed[0] is not None and hashed != [files, 0, 1]:
                 problems.append(f"#{i + 1}: files hashed cold/unchanged/changed {hashed}")

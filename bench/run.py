@@ -293,7 +293,8 @@ def main() -> int:
         log(f"measuring Shipyard as committed at {sha[:12]} ({shipyard_src.relative_to(ROOT)})")
     runner = Runner(args, mlflow_python, shipyard_src)
     selected = ", ".join(args.workloads + data_selected)
-    log(f"sizes {args.sizes}; repeat {args.repeat}; workloads {selected}; stores in {runner.session}")
+    sizes = args.sizes if args.workloads else data_workloads.sizes_from(args)
+    log(f"sizes {sizes}; repeat {args.repeat}; workloads {selected}; stores in {runner.session}")
     raw: dict[str, dict[str, list[dict]]] = {}
     data = None
     started = time.time()
