@@ -12,6 +12,7 @@ from shipyard.artifacts import ArtifactStore
 from shipyard.core.settings import Settings
 from shipyard.data.service import DatasetService
 from shipyard.data.validation.service import ContractService
+from shipyard.pipelines.jobs import JobService
 from shipyard.pipelines.schedules import ScheduleService
 from shipyard.pipelines.service import PipelineService
 from shipyard.registry.service import RegistryService
@@ -52,6 +53,10 @@ class Services:
         return ScheduleService(self.db)
 
     @cached_property
+    def jobs(self) -> JobService:
+        return JobService(self.settings)
+
+    @cached_property
     def journal(self) -> JournalService:
         return JournalService(self.db)
 
@@ -67,5 +72,6 @@ SERVICE_CLASSES: dict[str, type] = {
     "contracts": ContractService,
     "pipelines": PipelineService,
     "schedules": ScheduleService,
+    "jobs": JobService,
     "journal": JournalService,
 }

@@ -44,7 +44,7 @@ def batch_score(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if st.json:
-        emit_json(result.__dict__)
+        emit_json(result)
         return
     key_values(
         st,

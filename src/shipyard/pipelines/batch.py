@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from shipyard.core.errors import InvalidInput
 
 EXPERIMENT = "batch-scoring"
@@ -34,8 +36,7 @@ class Partition:
     row_groups: tuple[int, ...] | None = None  # Parquet row groups of this slice (None: the whole file)
 
 
-@dataclass
-class BatchResult:
+class BatchResult(BaseModel):
     model_uri: str
     input_ref: str
     output_ref: str
@@ -237,4 +238,12 @@ def batch_score(
     except BaseException:
         client.end_run(run.id, "FAILED")
         raise
-    return BatchResult(pinned_model, source.ref, scored.ref, run.id, rows, len(parts), executor)
+    return BatchResult(
+        model_uri=pinned_model,
+        input_ref=source.ref,
+        output_ref=scored.ref,
+        run_id=run.id,
+        rows=rows,
+        partitions=len(parts),
+        executor=executor,
+    )
