@@ -99,13 +99,16 @@ class DatasetsMixin:
                 field="source",
             )
         path = Path(source).expanduser().absolute()
+        home = Path(self.settings.home).resolve()
+        # Leave out the Shipyard home when it lies inside the directory (``shipyard data add .``).
+        exclude = [str(home)] if home.is_relative_to(path.resolve()) else []
         cache = self._stat_cache()
         try:
             snap = snapshot_path(
                 path,
                 self.artifacts,
                 cache,
-                exclude=[str(self.settings.home)],
+                exclude=exclude,
                 on_plan=on_plan,
                 progress=on_progress,
             )

@@ -157,7 +157,7 @@ def _profile(con: Any, schema: Any) -> TableProfile:
             slot(f.name, "min", f"min({v if exact else num})")
             slot(f.name, "max", f"max({v if exact else num})")
             slot(f.name, "mean", f"avg({num})")
-            slot(f.name, "std", f"stddev_samp({num})")
+            slot(f.name, "std", f"stddev_samp({num})")  # refined in the histogram scan
             slot(f.name, "quantiles", f"{{qfn}}({num}, {list(QUANTILES)})")
         elif kind == "datetime":
             slot(f.name, "min", f"min({v})")
@@ -187,7 +187,12 @@ def _profile(con: Any, schema: Any) -> TableProfile:
             if "distinct" in got:
                 info["distinct"] = int(got["distinct"])
             if kind == "numeric":
-                info["histogram"] = _histogram(con, f, float(info["min"]), float(info["max"]), count)
+                histogram, std = _histogram_and_std(
+                    con, f, float(info["min"]), float(info["max"]), float(info["mean"]), count
+                )
+                info["histogram"] = histogram
+                if std is not None:
+                    info["std"] = std
             elif kind in ("categorical", "boolean"):
                 info["top"] = _top(con, f)
         columns[f.name] = info
@@ -199,26 +204,38 @@ def _view_columns(con: Any) -> set[str]:
     return {row[0] for row in con.execute("DESCRIBE t").fetchall()}
 
 
-def _histogram(con: Any, f: Any, lo: float, hi: float, count: int) -> dict[str, list[Any]]:
-    """Counts on ``HISTOGRAM_BINS`` equal-width bins between min and max (the last bin includes max)."""
+def _histogram_and_std(
+    con: Any, f: Any, lo: float, hi: float, mean: float, count: int
+) -> tuple[dict[str, list[Any]], float | None]:
+    """Counts on ``HISTOGRAM_BINS`` equal-width bins between min and max (the last bin includes max),
+    and the sample standard deviation from the same scan.
+
+    The deviation is the corrected two-pass formula around the mean of the first pass (as numpy):
+    a one-pass variance loses most of its digits when the mean is large next to the spread.
+    """
     import pyarrow as pa
 
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return {"edges": [], "counts": []}
-    if hi == lo:
-        return {"edges": [lo, hi], "counts": [count]}
-    bins = HISTOGRAM_BINS
+    if not (math.isfinite(lo) and math.isfinite(hi) and math.isfinite(mean)):
+        return {"edges": [], "counts": []}, None
+    bins = HISTOGRAM_BINS if hi > lo else 1
     width = (hi - lo) / bins
-    edges = [lo + i * width for i in range(bins)] + [hi]
     num = _value_expr(f.name, f.type) if pa.types.is_floating(f.type) else f"{_q(f.name)}::DOUBLE"
+    bucket = f"least(greatest(floor(({num} - {lo!r}) / {width!r}), 0), {bins - 1})::BIGINT" if bins > 1 else "0"
     rows = con.execute(
-        f"SELECT least(greatest(floor(({num} - {lo!r}) / {width!r}), 0), {bins - 1})::BIGINT, count(*) "
+        f"SELECT {bucket}, count(*), sum({num} - {mean!r}), sum(({num} - {mean!r}) * ({num} - {mean!r})) "
         f"FROM t WHERE {num} IS NOT NULL GROUP BY 1"
     ).fetchall()
     counts = [0] * bins
-    for b, n in rows:
+    for b, n, _, _ in rows:
         counts[int(b)] += int(n)
-    return {"edges": edges, "counts": counts}
+    std = None
+    if count > 1:
+        s1 = math.fsum(float(r[2]) for r in rows)
+        s2 = math.fsum(float(r[3]) for r in rows)
+        variance = max((s2 - s1 * s1 / count) / (count - 1), 0.0)
+        std = math.sqrt(variance) if math.isfinite(variance) else None
+    edges = [lo + i * width for i in range(bins)] + [hi] if bins > 1 else [lo, hi]
+    return {"edges": edges, "counts": counts}, std
 
 
 def _top(con: Any, f: Any) -> list[dict[str, Any]]:
