@@ -72,3 +72,12 @@ def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
     with db.read() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     db.dispose()
+
+
+def test_fast_head_revision_agrees_with_alembic() -> None:
+    from alembic.script import ScriptDirectory
+
+    from shipyard.store.migrate import alembic_config, head_revision
+
+    script = ScriptDirectory.from_config(alembic_config())
+    assert script.get_heads() == [head_revision()]  # one line of history, named by file prefixes

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote
 
-import httpx
 import pydantic_core
 from pydantic import TypeAdapter
 
@@ -21,6 +20,9 @@ from shipyard.api.operations import BY_NAME, Operation, return_type
 from shipyard.core.errors import IntegrityError, NotFound, ShipyardError, Unavailable
 from shipyard.core.hashing import hash_file, hash_stream, normalize_digest
 from shipyard.core.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 _PATH_PARAM = re.compile(r"{(\w+)}")
 API_PREFIX = "/api/v1"
@@ -53,6 +55,8 @@ class RemoteBackend:
         self.settings = settings
         self.base_url = settings.remote_uri.rstrip("/")
         self.retries = retries
+        import httpx  # only the remote backend needs it: embedded processes start faster without it
+
         self.http = httpx.Client(
             base_url=self.base_url,
             timeout=timeout,
@@ -89,6 +93,8 @@ class RemoteBackend:
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """One HTTP request with retries on connection failures and 502/503/504; errors become ShipyardError."""
+        import httpx
+
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             try:
