@@ -30,7 +30,7 @@ from shipyard.data.entities import (
     FileChange,
     LineageNode,
 )
-from shipyard.data.usage import CONSUMER_TYPES, ROLES, record_usage
+from shipyard.data.usage import CONSUMER_TYPES, ROLES, record_usage, version_refs
 from shipyard.store import schema as t
 from shipyard.store.database import Database, Tx
 from shipyard.store.tags import get_tags, set_tags, validate_tags
@@ -302,21 +302,11 @@ class DatasetService:
             raise NotFound(f"dataset {name!r} has no {which}", field="version")
         return dataset, row
 
-    def _refs(self, conn: sa.Connection, ids: list[str]) -> dict[str, str]:
-        if not ids:
-            return {}
-        rows = conn.execute(
-            sa.select(t.dataset_versions.c.id, t.datasets.c.name, t.dataset_versions.c.version)
-            .join(t.datasets, t.datasets.c.id == t.dataset_versions.c.dataset_id)
-            .where(t.dataset_versions.c.id.in_(ids))
-        )
-        return {r.id: f"{r.name}@{r.version}" for r in rows}
-
     def _versions(self, conn: sa.Connection, name: str, rows: list[sa.Row]) -> list[DatasetVersion]:
         ids = [r.id for r in rows]
         all_tags = get_tags(conn, TAG_ENTITY, ids)
         parent_ids = sorted({p for r in rows for p in r.parents or []})
-        refs = self._refs(conn, parent_ids)
+        refs = version_refs(conn, parent_ids)
         return [
             DatasetVersion(
                 **{k: v for k, v in r._mapping.items() if k not in ("dataset_id", "parents")},
@@ -458,7 +448,7 @@ class DatasetService:
                 )
             ).all()
             child_ids = [r.id for r in child_rows if version.id in (r.parents or [])]
-            refs = self._refs(conn, parent_ids + child_ids)
+            refs = version_refs(conn, parent_ids + child_ids)
             created = dict(
                 conn.execute(
                     sa.select(t.dataset_versions.c.id, t.dataset_versions.c.created_at).where(
