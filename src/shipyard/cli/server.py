@@ -35,6 +35,22 @@ def app_factory() -> FastAPI:
     return create_app(server_settings())
 
 
+def _start_scheduler(settings: Settings, interval: float) -> None:
+    """Run the schedule loop in a daemon thread of this (the main) process, over the server's own store.
+
+    Claims are compare-and-set in the store, so this may run beside `shipyard scheduler` processes or
+    other servers without firing an occurrence twice.
+    """
+    import threading
+
+    from shipyard.client import Client
+    from shipyard.pipelines.scheduler import Scheduler
+
+    client = Client("", home=settings.home, store_uri=settings.store_uri, artifact_uri=settings.artifact_uri)
+    runner = Scheduler(client, interval=interval)
+    threading.Thread(target=runner.run_forever, name="shipyard-scheduler", daemon=True).start()
+
+
 def _redact(uri: str) -> str:
     return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", uri)
 
@@ -45,6 +61,12 @@ def serve(
     port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port.")] = 8080,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    scheduler: Annotated[
+        bool, typer.Option("--scheduler", help="Also run due pipeline schedules (like `shipyard scheduler`).")
+    ] = False,
+    scheduler_interval: Annotated[
+        float, typer.Option("--scheduler-interval", min=0.05, help="Seconds between schedule checks.")
+    ] = 30.0,
 ) -> None:
     """Run the Shipyard HTTP server (API under /api/v1, OpenAPI at /docs, /health)."""
     import uvicorn
@@ -55,10 +77,13 @@ def serve(
     settings = Settings.resolve(home=st.home, remote_uri="")
     st.err.print(
         f"Shipyard server on http://{host}:{port}  store: {_redact(settings.store_uri)}  "
-        f"artifacts: {_redact(settings.artifact_uri)}  workers: {workers}",
+        f"artifacts: {_redact(settings.artifact_uri)}  workers: {workers}"
+        + (f"  scheduler: every {scheduler_interval:g}s" if scheduler else ""),
         markup=False,
         soft_wrap=True,
     )
+    if scheduler:
+        _start_scheduler(settings, scheduler_interval)
     if workers == 1:
         app = create_app(settings)
         try:
