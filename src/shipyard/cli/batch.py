@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -73,7 +73,11 @@ def reproduce(
     from shipyard.pipelines.reproduce import reproduce as run_reproduce
 
     st = state(ctx)
-    result = run_reproduce(st.client, model, executor=executor)
+
+    def show(step: Any) -> None:  # printed as the re-run goes, so errors before it stay one line
+        st.err.print(f"  re-run: {step.status.value:<9} {step.name}", markup=False)
+
+    result = run_reproduce(st.client, model, executor=executor, progress=show)
     if st.json:
         emit_json(result)
     else:

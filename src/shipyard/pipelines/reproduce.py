@@ -11,6 +11,7 @@ and the steps whose code changed since the original run.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -84,7 +85,10 @@ def _diverged_outputs(original: Any, reproduced: Any) -> list[str]:
     return diverged
 
 
-def reproduce(client: Any, model_uri: str, *, executor: str = "inprocess") -> Reproduction:
+def reproduce(
+    client: Any, model_uri: str, *, executor: str = "inprocess", progress: Callable[[Any], None] | None = None
+) -> Reproduction:
+    """Re-run the pipeline behind ``model_uri``; ``progress`` is called with each step run as it ends."""
     from shipyard.pipelines import run
 
     version = client.resolve_model(model_uri)
@@ -111,7 +115,9 @@ def reproduce(client: Any, model_uri: str, *, executor: str = "inprocess") -> Re
 
     with reproduction():
         try:
-            reproduced = run(target, params=dict(original.params), executor=executor, no_cache=True, client=client)
+            reproduced = run(
+                target, params=dict(original.params), executor=executor, no_cache=True, client=client, progress=progress
+            )
         except Exception as exc:
             run_id = getattr(exc, "pipeline_run_id", None)
             if run_id is None:
