@@ -73,6 +73,10 @@ def test_bad_inputs_name_what_is_wrong(scored_world, mode) -> None:
         batch_score(client, "models:/scorer/1", "customers@9", "out", executor="inprocess")
     with pytest.raises(InvalidInput, match="executor"):
         batch_score(client, "models:/scorer/1", source.ref, "out", executor="threads")
+    with pytest.raises(InvalidInput, match="output dataset name"):
+        batch_score(client, "models:/scorer/1", source.ref, "bad/name", executor="inprocess")
+    # Refused before anything was recorded: no scoring run was started.
+    assert client.search_runs(filter="params.input = 'customers@1'").runs == []
     blobs = client.log_dataset(_write_blob(client), name="blobs")
     with pytest.raises(InvalidInput, match="no tabular files"):
         batch_score(client, "models:/scorer/1", blobs.ref, "out", executor="inprocess")

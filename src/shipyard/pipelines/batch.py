@@ -21,10 +21,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from shipyard.core.errors import InvalidInput
+from shipyard.core.names import check_name
 
 EXPERIMENT = "batch-scoring"
 TABULAR = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json"}
 ROWS_PER_PARTITION = 250_000
+EXECUTORS = ("dask", "inprocess")
 
 
 @dataclass(frozen=True)
@@ -165,8 +167,6 @@ def _run_tasks(
             if progress is not None:
                 progress(done, len(tasks))
         return results
-    if executor != "dask":
-        raise InvalidInput(f"executor must be dask or inprocess, not {executor!r}", field="executor")
     from distributed import Client as DaskClient
     from distributed import LocalCluster, as_completed
 
@@ -204,6 +204,9 @@ def batch_score(
     """Score ``dataset`` (``NAME@VERSION``) with ``model_uri`` and register the result as dataset ``output``."""
     from shipyard.artifacts import materialize_tree, put_manifest
 
+    if executor not in EXECUTORS:
+        raise InvalidInput(f"executor must be {' or '.join(EXECUTORS)}, not {executor!r}", field="executor")
+    check_name(output, "output dataset name")
     version = client.resolve_model(model_uri)
     source = client.get_dataset(dataset)
     parts = plan_partitions(client, source.digest, rows_per_partition)
