@@ -39,6 +39,7 @@ def test_a_deterministic_pipeline_reproduces_bit_identically(sdk) -> None:
     assert [v.version for v in sdk.list_versions("repro")] == [1]
     again = sdk.get_pipeline_run(result.reproduced_pipeline_run_id)
     assert {s.status.value for s in again.steps} == {"SUCCEEDED"}
+    assert sdk.get_run(again.run_id).tags["shipyard.reproduction_of"] == "models:/repro/1"
 
 
 def test_a_nondeterministic_pipeline_reports_what_differs(sdk) -> None:

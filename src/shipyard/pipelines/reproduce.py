@@ -123,6 +123,8 @@ def reproduce(
             if run_id is None:
                 raise
             reproduced = client.get_pipeline_run(run_id)
+    if reproduced.run_id is not None:  # so the re-run is recognisable among the pipeline's runs
+        client.set_tags(reproduced.run_id, {"shipyard.reproduction_of": pinned})
     new_step = next((s for s in reproduced.steps if s.name == step_run.name), None)
     new_digest = None
     if new_step is not None and new_step.run_id is not None:
