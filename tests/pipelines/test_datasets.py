@@ -39,3 +39,16 @@ def test_a_dataset_loaded_inside_a_step_is_an_input_of_the_step_and_pipeline_run
         used = _used_by(embedded, "numbers@1")
         assert ("step_run", step.id) in used and ("pipeline_run", result.id) in used
         assert ("run", step.run_id) in used
+
+
+def test_an_unknown_dataset_version_is_refused_before_a_run_is_recorded(embedded: Client) -> None:
+    import pytest
+
+    from shipyard.core.errors import NotFound
+
+    embedded.log_dataset(pd.DataFrame({"n": range(5)}), name="numbers")
+    with pytest.raises(NotFound, match="no version 9"):
+        run(sp.uses_dataset, {"ref": "numbers@9"}, client=embedded)
+    with pytest.raises(NotFound, match="'nothing' not found"):
+        run(sp.uses_dataset, {"ref": "nothing@1"}, client=embedded)
+    assert embedded.pipeline_runs() == []

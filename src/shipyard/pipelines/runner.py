@@ -63,6 +63,11 @@ def run(
         from shipyard.client.fluent import get_client
 
         client = get_client()
+    # An unknown dataset version is bad input like an unknown param: refuse it before a run is recorded.
+    for node in graph.nodes.values():
+        for value in node.inputs.values():
+            if isinstance(value, DatasetRef):
+                client.get_dataset(value.ref)
     with make_executor(executor, client, address, max_workers) as runner_executor:
         driver = _Driver(client, pipe, graph, runner_executor, no_cache=no_cache, progress=progress)
         return driver.run(executor, schedule_id)
