@@ -132,7 +132,7 @@ class PipelineService:
                     }
                 },
             )
-        return self.get_pipeline_run(pipeline_run_id, reap=False)
+        return self._read_run(pipeline_run_id)
 
     def heartbeat_pipeline_run(self, pipeline_run_id: str) -> None:
         """The runner is alive (telemetry: not journaled)."""
@@ -173,12 +173,14 @@ class PipelineService:
                 pipeline_run_id,
                 {"before": {"status": row.status}, "after": {"status": status.value, "error": error}},
             )
-        return self.get_pipeline_run(pipeline_run_id, reap=False)
+        return self._read_run(pipeline_run_id)
 
-    def get_pipeline_run(self, pipeline_run_id: str, reap: bool = True) -> PipelineRun:
-        """A pipeline run with its step runs in DAG order."""
-        if reap:
-            self.reap_stale_runs()
+    def get_pipeline_run(self, pipeline_run_id: str) -> PipelineRun:
+        """A pipeline run with its step runs in DAG order (runs whose runner died are marked FAILED first)."""
+        self.reap_stale_runs()
+        return self._read_run(pipeline_run_id)
+
+    def _read_run(self, pipeline_run_id: str) -> PipelineRun:
         with self.db.read() as conn:
             row = self._run_row(conn, pipeline_run_id)
             return self._runs(conn, [row])[0]
@@ -212,7 +214,7 @@ class PipelineService:
 
     def diff_pipeline_runs(self, a: str, b: str) -> PipelineRunDiff:
         """What changed from run ``a`` to run ``b``: definition, params, step code, inputs, outputs, status, timing."""
-        run_a, run_b = self.get_pipeline_run(a), self.get_pipeline_run(b, reap=False)
+        run_a, run_b = self.get_pipeline_run(a), self._read_run(b)
         return diff_runs(run_a, run_b)
 
     # ----------------------------------------------------------------------------------------------
@@ -337,7 +339,7 @@ class PipelineService:
 
     def get_step_logs(self, pipeline_run_id: str, step: str) -> StepLogs:
         """The captured stdout, stderr and logging of a step (of its last attempt)."""
-        run = self.get_pipeline_run(pipeline_run_id, reap=False)
+        run = self._read_run(pipeline_run_id)
         step_run = run.step(step)
         source = step_run
         if step_run.status is StepStatus.CACHED and step_run.cached_from:
