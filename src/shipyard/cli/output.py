@@ -8,6 +8,7 @@ entities with NaN and ±inf as the strings ``"NaN"``, ``"Infinity"`` and ``"-Inf
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -221,6 +222,17 @@ def parse_pairs(pairs: Sequence[str], what: str = "tag") -> dict[str, str]:
             raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint=what)
         result[key] = value
     return result
+
+
+def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
+    """``k=v`` pairs; a value that parses as JSON (numbers, true, null, lists) is taken as JSON, else as a string."""
+    values: dict[str, Any] = {}
+    for key, text in parse_pairs(pairs, "param").items():
+        try:
+            values[key] = json.loads(text)
+        except json.JSONDecodeError:
+            values[key] = text
+    return values
 
 
 # --------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from shipyard.cli.output import (
     duration,
     emit_json,
     key_values,
-    parse_pairs,
+    parse_params,
     short,
     short_digest,
     state,
@@ -42,17 +42,6 @@ STATUS_STYLE = {
     "RUNNING": "blue",
     "PENDING": "dim",
 }
-
-
-def parse_params(pairs: list[str]) -> dict[str, Any]:
-    """``k=v`` pairs; a value that parses as JSON (numbers, true, null, lists) is taken as JSON, else as a string."""
-    values: dict[str, Any] = {}
-    for key, text in parse_pairs(pairs, "param").items():
-        try:
-            values[key] = json.loads(text)
-        except json.JSONDecodeError:
-            values[key] = text
-    return values
 
 
 # --------------------------------------------------------------------------------------------------

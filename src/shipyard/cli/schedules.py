@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 from typing import Annotated
 
 import typer
 
-from shipyard.cli.output import State, done, emit_json, parse_pairs, state, table, when
+from shipyard.cli.output import State, done, emit_json, parse_params, state, table, when
 from shipyard.core.errors import InvalidInput
 from shipyard.core.time import ms_to_iso
 from shipyard.pipelines.schedules import Schedule
 
 app = typer.Typer(no_args_is_help=True)
 NameArg = Annotated[str, typer.Argument(help="Schedule name.")]
-
-
-def parse_params(pairs: list[str]) -> dict[str, object]:
-    """``k=v`` pairs; a value that parses as JSON (numbers, true, lists) is taken as JSON, else as a string."""
-    values: dict[str, object] = {}
-    for key, text in parse_pairs(pairs, "param").items():
-        try:
-            values[key] = json.loads(text)
-        except json.JSONDecodeError:
-            values[key] = text
-    return values
 
 
 def _show(st: State, schedules: list[Schedule]) -> None:
