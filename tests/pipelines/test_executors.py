@@ -38,6 +38,10 @@ def test_dask_executor_on_a_local_cluster(sqlite_client: Client) -> None:
     assert [s.status for s in result.steps] == [StepStatus.SUCCEEDED] * 3
     assert sqlite_client.load_step_output(result.id, "stats")["rows"] == 7
     assert "rows" in sqlite_client.get_run(result.step("stats").run_id).metrics
+    # Cache keys use the workers' environment; here it is this very venv, so an in-process run of the
+    # same pipeline reuses every output the cluster computed.
+    again = run(sp.kinds, {"rows": 7}, client=sqlite_client)
+    assert [s.status for s in again.steps] == [StepStatus.CACHED] * 3
 
 
 def test_dask_executor_kills_an_attempt_over_its_timeout(sqlite_client: Client) -> None:

@@ -18,6 +18,8 @@ from multiprocessing.connection import wait as wait_for_connections
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import InvalidInput
+from shipyard.core.hashing import canonical_json
+from shipyard.pipelines.code import environment_key
 from shipyard.pipelines.execution import AttemptResult, StepTask, execute_attempt
 
 if TYPE_CHECKING:
@@ -46,6 +48,10 @@ class Executor:
 
     def kill(self, attempt: Attempt) -> None:
         raise NotImplementedError
+
+    def environment(self) -> dict[str, Any]:
+        """The environment steps will run in, as far as cache keys care (see ``code.environment_key``)."""
+        return environment_key()
 
     def close(self) -> None:
         pass
@@ -235,6 +241,17 @@ class DaskExecutor(Executor):
                 result = _lost(attempt.task, f"the Dask task failed: {type(exc).__name__}: {exc}")
             finished.append((attempt, result))
         return finished
+
+    def environment(self) -> dict[str, Any]:
+        """The workers' environment, not the caller's: a cluster with other library versions must not
+        reuse outputs computed here (or the other way round). Mixed clusters key on every variant."""
+        found = self.dask.run(environment_key)
+        variants = sorted({canonical_json(env): env for env in found.values()}.items())
+        if not variants:
+            return environment_key()
+        if len(variants) == 1:
+            return variants[0][1]
+        return {"workers": [env for _, env in variants]}
 
     def kill(self, attempt: Attempt) -> None:
         """Dask cannot stop a running task: restart the worker running it."""

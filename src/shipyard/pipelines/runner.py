@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import InvalidInput
-from shipyard.pipelines.code import cache_key, environment_key, import_reference
+from shipyard.pipelines.code import cache_key, import_reference
 from shipyard.pipelines.decorators import Pipeline
 from shipyard.pipelines.entities import PipelineFailed, PipelineRun, PipelineStatus, StepRun, StepStatus
 from shipyard.pipelines.execution import AttemptResult, StepTask, describe_error
@@ -100,7 +100,7 @@ class _Driver:
         self.executor = executor
         self.no_cache = no_cache
         self.progress = progress
-        self.environment = environment_key()
+        self.environment = executor.environment()
         self.outputs: dict[str, dict[str, Any]] = {}  # step → its stored outputs
         self.failed: dict[str, dict[str, Any]] = {}  # step → error
         self.skipped: set[str] = set()
