@@ -240,3 +240,22 @@ def test_a_write_between_hashing_and_copying_never_names_a_wrong_object(
         snapshot_path(src, store, None)
     for content in (b"original content", b"ORIGINAL CONTENT"):
         assert not store.has("sha256:" + hashlib.sha256(content).hexdigest())
+
+
+def test_the_profile_describes_the_stored_bytes_not_a_later_edit(tmp_path) -> None:
+    """Embedded stores are profiled from the stored objects, so a source edited right after the snapshot
+    cannot leave a version whose profile disagrees with its content."""
+    import pandas as pd
+
+    from shipyard import Client
+    from shipyard.data.snapshot import snapshot_path
+
+    source = tmp_path / "table"
+    source.mkdir()
+    pd.DataFrame({"x": [1, 2, 3]}).to_parquet(source / "part.parquet")
+    with Client(home=tmp_path / "home") as client:
+        snap = snapshot_path(source, client.artifacts)
+        pd.DataFrame({"x": [100] * 10}).to_parquet(source / "part.parquet")  # edited after the snapshot
+        version = client._register(snap, "edited", source.as_uri(), str(source), None, None, None, None, True)
+        assert version.row_count == 3 and version.profile["columns"]["x"]["max"] == 3
+        assert client.load_dataset(version.ref)["x"].tolist() == [1, 2, 3]

@@ -159,10 +159,12 @@ class DatasetsMixin:
             from shipyard.data.profile import profile_files
 
             single = os.path.isfile(local_root)
-            paths = [
-                local_root if single else os.path.join(local_root, *rel.split("/"))
-                for rel in data_files(snap.entries, fmt)
-            ]
+            paths = []
+            for rel in data_files(snap.entries, fmt):
+                # Profile the stored bytes where the store is local, so the profile describes exactly the
+                # version even if a source file changes meanwhile; a remote store's client reads its sources.
+                stored = self.artifacts.local_path(snap.entries[rel].digest)
+                paths.append(stored or (local_root if single else os.path.join(local_root, *rel.split("/"))))
             table = profile_files(paths, fmt)
             row_count, schema, stats = table.row_count, table.schema, table.profile
         return self._call(
