@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -77,3 +79,29 @@ def test_cli_reproduce_exit_codes(tmp_path) -> None:
     assert different.exit_code == 1 and "different" in different.stdout
     missing = runner.invoke(app, ["--home", str(home), "reproduce", "models:/nope/1"])
     assert missing.exit_code == 1 and missing.stderr.startswith("error:")
+
+
+def test_cli_reproduces_a_pipeline_from_a_module_in_the_current_directory(tmp_path, monkeypatch) -> None:
+    (tmp_path / "cwd_pipeline_for_reproduce.py").write_text(
+        "import shipyard\n"
+        "from shipyard.pipelines import pipeline, step\n\n"
+        "@step\n"
+        "def fit(n: int) -> dict:\n"
+        "    from sklearn.linear_model import LogisticRegression\n"
+        "    model = LogisticRegression().fit([[float(i)] for i in range(n)], [i % 2 for i in range(n)])\n"
+        "    return {'digest': shipyard.register_model(model, 'from-cwd').digest}\n\n"
+        "@pipeline\n"
+        "def p(n: int = 10):\n"
+        "    fit(n)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    home = str(tmp_path / "home")
+    runner = CliRunner()
+    ran = runner.invoke(app, ["--home", home, "pipeline", "run", "cwd_pipeline_for_reproduce:p", "-p", "n=12"])
+    assert ran.exit_code == 0, ran.stderr
+    # As in a fresh `shipyard reproduce` process: the module is not imported, the directory not on the path.
+    monkeypatch.delitem(sys.modules, "cwd_pipeline_for_reproduce")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != os.getcwd()])
+    again = runner.invoke(app, ["--home", home, "--json", "reproduce", "models:/from-cwd/1"])
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["identical"] is True

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from shipyard.cli.output import emit_json, key_values, number, state, table
+from shipyard.cli.output import emit_json, import_from_cwd, key_values, number, state, table
 
 
 def batch_score(
@@ -77,6 +77,7 @@ def reproduce(
     def show(step: Any) -> None:  # printed as the re-run goes, so errors before it stay one line
         st.err.print(f"  re-run: {step.status.value:<9} {step.name}", markup=False)
 
+    import_from_cwd()
     result = run_reproduce(st.client, model, executor=executor, progress=show)
     if st.json:
         emit_json(result)

@@ -224,6 +224,12 @@ def parse_pairs(pairs: Sequence[str], what: str = "tag") -> dict[str, str]:
     return result
 
 
+def import_from_cwd() -> None:
+    """Like ``python -m``: make modules in the current directory importable (pipeline targets)."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
 def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
     """``k=v`` pairs; a value that parses as JSON (numbers, true, null, lists) is taken as JSON, else as a string."""
     values: dict[str, Any] = {}

@@ -8,8 +8,6 @@ The ``schedule`` subcommands are added to :data:`app` by ``cli/main.py`` from ``
 from __future__ import annotations
 
 import json
-import os
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -21,6 +19,7 @@ from shipyard.cli.output import (
     clip,
     duration,
     emit_json,
+    import_from_cwd,
     key_values,
     parse_params,
     short,
@@ -63,8 +62,7 @@ def run_command(
 
     st = state(ctx)
     params = parse_params(param or [])
-    if os.getcwd() not in sys.path:  # like `python -m`: modules in the current directory are importable
-        sys.path.insert(0, os.getcwd())
+    import_from_cwd()
 
     def progress(step: StepRun) -> None:
         if not st.json:

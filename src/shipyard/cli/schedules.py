@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli.output import State, done, emit_json, parse_params, state, table, when
+from shipyard.cli.output import State, done, emit_json, import_from_cwd, parse_params, state, table, when
 from shipyard.core.errors import InvalidInput
 from shipyard.core.time import ms_to_iso
 from shipyard.pipelines.schedules import Schedule
@@ -114,6 +114,7 @@ def scheduler(
                 f"{firing.pipeline_run_id or ''} {firing.error or ''}".rstrip()
             )
 
+    import_from_cwd()
     runner = Scheduler(st.client, interval=interval, on_firing=report)
     if once:
         runner.tick()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipyard.cli.output import state
+from shipyard.cli.output import import_from_cwd, state
 from shipyard.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ def serve(
     from shipyard.api.app import create_app
 
     st = state(ctx)
+    import_from_cwd()  # pipelines run by the jobs API and the scheduler may live in the current directory
     settings = Settings.resolve(home=st.home, remote_uri="")
     st.err.print(
         f"Shipyard server on http://{host}:{port}  store: {_redact(settings.store_uri)}  "
