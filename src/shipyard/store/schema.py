@@ -327,3 +327,23 @@ pipeline_schedules = sa.Table(
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
 )
+
+# --------------------------------------------------------------------------------------------------
+# Prediction log: served predictions live in append-only Parquet segments in the artifact store;
+# one row per segment says which endpoint and model version it holds and what time it spans.
+
+prediction_segments = sa.Table(
+    "prediction_segments",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("endpoint", sa.String(250), nullable=False),
+    sa.Column("model_name", sa.String(250), nullable=False),
+    sa.Column("model_version", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(71), nullable=False),  # the Parquet object
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("first_ts", Time, nullable=False),
+    sa.Column("last_ts", Time, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index(None, "endpoint", "first_ts"),
+    sa.Index(None, "model_name", "model_version"),
+)
