@@ -161,7 +161,7 @@ class PredictionLog:
                 self._held += n
                 self._counters["recorded"] += n
                 if self._pending_rows >= self.segment_rows:
-                    self._wake.notify()
+                    self._wake.notify_all()  # the writer and any flush() callers share the condition
             return True
         except Exception:  # a prediction must never fail because of its log
             try:
@@ -188,7 +188,7 @@ class PredictionLog:
                 return self._held == 0
             self._flush_requested += 1
             ticket = self._flush_requested
-            self._wake.notify()
+            self._wake.notify_all()  # the writer and any flush() callers share the condition
             while self._flush_done < ticket:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
