@@ -1,0 +1,331 @@
+"""The inference server: a lean Starlette app answering OIP v2, simple JSON and MLflow requests.
+
+No pydantic on the hot path: bodies are read with a size limit, parsed with :mod:`json`, decoded by
+:mod:`shipyard.serving.protocols`, checked against the model signature and predicted in a worker
+thread, so a slow model never blocks the event loop. Every prediction response (and every error
+of a prediction route) carries ``X-Prediction-Id`` and, once a version is chosen, ``X-Model-Version:
+NAME/VERSION``; the body repeats both. Errors are ``{"error": "...", "field": "..."}`` with a 4xx
+status naming the field at fault, or 500 with the model's own message when ``predict`` raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shipyard import __version__
+from shipyard.core.errors import InvalidInput, ShipyardError
+from shipyard.core.ids import new_id
+from shipyard.serving.endpoints import Endpoint, EndpointTable, ServedVersion
+from shipyard.serving.protocols import (
+    ProtocolError,
+    decode_mlflow,
+    decode_simple,
+    decode_v2,
+    dumps,
+    encode_predictions,
+    encode_v2_tensors,
+    parse_json,
+    rows_of,
+    to_model_input,
+    v2_schema_tensors,
+)
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "SERVER_NAME", "create_inference_app"]
+
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+SERVER_NAME = "shipyard"
+OUTPUTS = ("predict", "predict_proba")
+
+log = logging.getLogger("shipyard.serving")
+
+Decoder = Callable[[Any, Any], Any]
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None, background: Any = None) -> Response:
+    return Response(
+        dumps(body), status_code=status, headers=headers, media_type="application/json", background=background
+    )
+
+
+def _error(status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None) -> Response:
+    body: dict[str, Any] = {"error": message}
+    if field:
+        body["field"] = field
+    return _json(body, status, headers)
+
+
+def _error_of(exc: ShipyardError, headers: dict[str, str] | None = None) -> Response:
+    return _error(exc.status, exc.message, exc.field, headers)
+
+
+def create_inference_app(
+    endpoints: EndpointTable | Iterable[Endpoint],
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    prediction_log: Any = None,
+) -> Starlette:
+    """The ASGI app serving ``endpoints``.
+
+    ``max_body_bytes`` bounds request bodies (413 beyond it). ``prediction_log``, when given, gets
+    ``record(endpoint=, model=, version=, variant=, request_id=, inputs=, outputs=, latency_ms=,
+    routing=)`` after each successful prediction, off the request path; its failures are logged and
+    never reach the caller.
+    """
+    table = endpoints if isinstance(endpoints, EndpointTable) else EndpointTable(endpoints)
+
+    async def read_json(request: Request) -> Any:
+        mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if mime != "application/json" and not (mime.startswith("application/") and mime.endswith("+json")):
+            raise ProtocolError(
+                f"unsupported content type {mime or '(none)'!r}; send JSON with 'Content-Type: application/json'",
+                field="content-type",
+                status=415,
+            )
+        too_big = ProtocolError(
+            f"request body is larger than the {max_body_bytes}-byte limit", field="body", status=413
+        )
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > max_body_bytes:
+            raise too_big
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body_bytes:
+                raise too_big
+            chunks.append(chunk)
+        if not size:
+            raise ProtocolError("request body is empty; send a JSON object", field="body")
+        return parse_json(b"".join(chunks))
+
+    def record(endpoint: Endpoint, served: ServedVersion, pid: str, data: Any, output: Any, latency_ms: float) -> None:
+        try:
+            prediction_log.record(
+                endpoint=endpoint.name,
+                model=served.model_name,
+                version=served.version,
+                variant=None,
+                request_id=pid,
+                inputs=rows_of(data),
+                outputs=encode_predictions(output),
+                latency_ms=latency_ms,
+                routing=None,
+            )
+        except Exception:  # logging must never fail a prediction
+            log.exception("prediction log failed for %s on endpoint %s", pid, endpoint.name)
+
+    async def predict(
+        request: Request,
+        endpoint: Endpoint,
+        served: ServedVersion | None,
+        decode: Decoder,
+        respond: Callable[[Any, ServedVersion, str, Any, Any], Any],
+        outputs: Callable[[Any], tuple[str, ...]] | None = None,
+    ) -> Response:
+        pid = new_id()
+        started = time.perf_counter()
+        headers = {"X-Prediction-Id": pid}
+        try:
+            if served is None:
+                served = endpoint.route(request)
+            headers["X-Model-Version"] = served.label
+            body = await read_json(request)
+            wanted = outputs(body) if outputs else ("predict",)
+            data = to_model_input(served.signature, decode(body, served.signature))
+            missing = [w for w in wanted if w != "predict" and not hasattr(served.model, w)]
+            if missing:
+                raise ProtocolError(f"model {served.label} has no output {missing[0]!r}", field=missing[0])
+        except ShipyardError as exc:
+            return _error_of(exc, headers)
+        model = served.model
+
+        def run() -> dict[str, Any]:
+            return {name: model.predict(data) if name == "predict" else getattr(model, name)(data) for name in wanted}
+
+        try:
+            results = await run_in_threadpool(run)
+        except InvalidInput as exc:
+            return _error(422, exc.message, exc.field, headers)
+        except Exception as exc:
+            log.exception("model %s failed on prediction %s", served.label, pid)
+            return _error(500, f"model {served.label} failed: {type(exc).__name__}: {exc}", None, headers)
+        latency_ms = (time.perf_counter() - started) * 1000
+        try:
+            content = respond(body, served, pid, results, endpoint)
+        except Exception as exc:
+            log.exception("cannot encode the output of %s", served.label)
+            return _error(500, f"cannot encode the output of model {served.label}: {exc}", None, headers)
+        background = None
+        if prediction_log is not None:
+            background = BackgroundTask(
+                record, endpoint, served, pid, data, results.get("predict", next(iter(results.values()))), latency_ms
+            )
+        return _json(content, 200, headers, background)
+
+    def plain(body: Any, served: ServedVersion, pid: str, results: dict[str, Any], endpoint: Endpoint) -> Any:
+        return {"id": pid, "model_version": served.label, "predictions": encode_predictions(results["predict"])}
+
+    def v2(body: Any, served: ServedVersion, pid: str, results: dict[str, Any], endpoint: Endpoint) -> Any:
+        request_id = body.get("id") if isinstance(body.get("id"), str) else None
+        tensors = [t for name, output in results.items() for t in encode_v2_tensors(output, name)]
+        return {
+            "model_name": endpoint.name,
+            "model_version": str(served.version),
+            "id": request_id or pid,
+            "parameters": {"prediction_id": pid, "model": served.label},
+            "outputs": tensors,
+        }
+
+    def v2_outputs(body: Any) -> tuple[str, ...]:
+        if not isinstance(body, dict) or body.get("outputs") is None:
+            return ("predict",)
+        requested = body["outputs"]
+        if not isinstance(requested, list) or not all(isinstance(o, dict) and "name" in o for o in requested):
+            raise ProtocolError("'outputs' must be a list of objects with a 'name'", field="outputs")
+        names = tuple(dict.fromkeys(str(o["name"]) for o in requested))
+        unknown = [n for n in names if n not in OUTPUTS]
+        if unknown:
+            raise ProtocolError(
+                f"unknown output {unknown[0]!r}; this server offers {', '.join(OUTPUTS)}", field=unknown[0]
+            )
+        return names or ("predict",)
+
+    def lookup(name: str, version: str | None) -> tuple[Endpoint, ServedVersion | None]:
+        endpoint = table.get(name)
+        return endpoint, (endpoint.version(version) if version is not None else None)
+
+    # ------------------------------------------------------------------------------------------
+    # OIP v2
+
+    async def live(request: Request) -> Response:
+        return _json({"live": True})
+
+    async def ready(request: Request) -> Response:
+        return _json({"ready": True})
+
+    async def server_metadata(request: Request) -> Response:
+        return _json({"name": SERVER_NAME, "version": __version__, "extensions": []})
+
+    def versions_of(request: Request) -> tuple[Endpoint, ServedVersion]:
+        endpoint, served = lookup(request.path_params["name"], request.path_params.get("version"))
+        return endpoint, served or endpoint.route(request)
+
+    async def model_metadata(request: Request) -> Response:
+        try:
+            endpoint, served = versions_of(request)
+        except ShipyardError as exc:
+            return _error_of(exc)
+        signature = served.signature or {}
+        return _json(
+            {
+                "name": endpoint.name,
+                "versions": [str(v.version) for v in endpoint.versions],
+                "platform": f"shipyard-{served.model.flavor}",
+                "inputs": v2_schema_tensors(signature.get("inputs")),
+                "outputs": v2_schema_tensors(signature.get("outputs"), "predict"),
+                "parameters": {"model": served.label, "digest": served.digest},
+            },
+            headers={"X-Model-Version": served.label},
+        )
+
+    async def model_ready(request: Request) -> Response:
+        try:
+            endpoint, served = versions_of(request)
+        except ShipyardError as exc:
+            return _error_of(exc)
+        return _json({"name": endpoint.name, "version": str(served.version), "ready": True})
+
+    async def infer(request: Request) -> Response:
+        try:
+            endpoint, served = lookup(request.path_params["name"], request.path_params.get("version"))
+        except ShipyardError as exc:
+            return _error_of(exc, {"X-Prediction-Id": new_id()})
+        return await predict(request, endpoint, served, decode_v2, v2, v2_outputs)
+
+    # ------------------------------------------------------------------------------------------
+    # simple JSON and MLflow
+
+    async def endpoint_predict(request: Request) -> Response:
+        try:
+            endpoint = table.get(request.path_params["name"])
+        except ShipyardError as exc:
+            return _error_of(exc, {"X-Prediction-Id": new_id()})
+        return await predict(request, endpoint, None, decode_simple, plain)
+
+    async def endpoint_invocations(request: Request) -> Response:
+        try:
+            endpoint = table.get(request.path_params["name"])
+        except ShipyardError as exc:
+            return _error_of(exc, {"X-Prediction-Id": new_id()})
+        return await predict(request, endpoint, None, decode_mlflow, plain)
+
+    async def invocations(request: Request) -> Response:
+        if len(table) != 1:
+            return _error(
+                400,
+                f"this server has {len(table)} endpoints ({', '.join(table.names)}); "
+                "POST /endpoints/{name}/invocations instead",
+                "endpoint",
+                {"X-Prediction-Id": new_id()},
+            )
+        return await predict(request, next(iter(table)), None, decode_mlflow, plain)
+
+    async def list_endpoints(request: Request) -> Response:
+        return _json(
+            {
+                "endpoints": [
+                    {
+                        "name": e.name,
+                        "versions": [
+                            {"model": v.label, "digest": v.digest, "flavor": v.model.flavor} for v in e.versions
+                        ],
+                    }
+                    for e in table
+                ]
+            }
+        )
+
+    async def ping(request: Request) -> Response:
+        return _json({"status": "ok"})
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        message = exc.detail if exc.status_code != 404 else f"no route {request.method} {request.url.path}"
+        return _error(exc.status_code, str(message), headers=getattr(exc, "headers", None))
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error serving %s", request.url.path)
+        return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+
+    v = "/v2/models/{name}"
+    routes = [
+        Route("/v2/health/live", live),
+        Route("/v2/health/ready", ready),
+        Route("/v2", server_metadata),
+        Route(v, model_metadata),
+        Route(v + "/versions/{version}", model_metadata),
+        Route(v + "/ready", model_ready),
+        Route(v + "/versions/{version}/ready", model_ready),
+        Route(v + "/infer", infer, methods=["POST"]),
+        Route(v + "/versions/{version}/infer", infer, methods=["POST"]),
+        Route("/endpoints", list_endpoints),
+        Route("/endpoints/{name}/predict", endpoint_predict, methods=["POST"]),
+        Route("/endpoints/{name}/invocations", endpoint_invocations, methods=["POST"]),
+        Route("/invocations", invocations, methods=["POST"]),
+        Route("/ping", ping),
+        Route("/health", ping),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})
+    app.state.endpoints = table
+    return app
