@@ -319,3 +319,21 @@ def test_serve_command_starts_and_answers(registry: tuple[Client, dict[str, Any]
         proc.wait(timeout=20)
         if proc.stdout:
             proc.stdout.close()
+
+
+def test_serve_resolves_uris_to_fixed_versions_and_checks_names(registry: tuple[Client, dict[str, Any]]) -> None:
+    from shipyard.cli.serve import resolve_endpoints
+    from shipyard.core.errors import InvalidInput, NotFound
+
+    client, _ = registry
+    assert resolve_endpoints(client, ["models:/iris@champion", "models:/ridge/1"], None) == [
+        ("iris", "models:/iris/2", client.resolve_model("models:/iris/2").digest),
+        ("ridge", "models:/ridge/1", client.resolve_model("models:/ridge/1").digest),
+    ]
+    assert resolve_endpoints(client, ["models:/iris/1"], ["old"])[0][:2] == ("old", "models:/iris/1")
+    with pytest.raises(InvalidInput, match="one name per model"):
+        resolve_endpoints(client, ["models:/iris/1", "models:/iris/2"], ["a"])
+    with pytest.raises(InvalidInput, match="given twice"):
+        resolve_endpoints(client, ["models:/iris/1", "models:/iris/2"], None)
+    with pytest.raises(NotFound):
+        resolve_endpoints(client, ["models:/iris@nope"], None)
