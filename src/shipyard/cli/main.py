@@ -32,6 +32,7 @@ from shipyard.cli import (
     pipelines,
     runs,
     schedules,
+    serve,
     server,
 )
 from shipyard.cli.output import State, report_error
@@ -119,6 +120,7 @@ app.add_typer(pipelines.app, name="pipeline", help="Pipelines: run, list runs, s
 pipelines.app.add_typer(schedules.app, name="schedule", help="Cron schedules of pipelines.")
 app.add_typer(journal.app, name="journal", help="The audit journal: every change, in order.")
 app.command("server", help="Run the Shipyard HTTP server.")(server.serve)
+app.command("serve", help="Serve registered models for inference (OIP v2, JSON, MLflow).")(serve.serve)
 app.command("scheduler", help="Run due pipeline schedules until stopped.")(schedules.scheduler)
 app.command("batch-score", help="Score a dataset version with a registered model on Dask.")(batch.batch_score)
 app.command("reproduce", help="Re-run a model version's pipeline and check it is bit-identical.")(batch.reproduce)

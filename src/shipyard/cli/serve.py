@@ -35,7 +35,20 @@ def build_app(client: Client, config: dict[str, Any]) -> Starlette:
     from shipyard.serving.endpoints import EndpointTable
 
     table = EndpointTable.from_uris(client, [(name, uri) for name, uri in config["endpoints"]])
-    return create_inference_app(table, max_body_bytes=int(config["max_body_bytes"]))
+    return create_inference_app(
+        table, max_body_bytes=int(config["max_body_bytes"]), prediction_log=prediction_log_for(client, config)
+    )
+
+
+def prediction_log_for(client: Client, config: dict[str, Any]) -> Any:
+    """The prediction log over the client's own store (embedded only for now: segments are registered
+    straight in the store), or None with ``--no-log`` or a remote client."""
+    if not config.get("log", True) or client.is_remote:
+        return None
+    from shipyard.serving.prediction_log import PredictionLog
+
+    services = client._backend.services
+    return PredictionLog(services.db, services.artifacts)
 
 
 def app_factory() -> Starlette:
@@ -43,11 +56,8 @@ def app_factory() -> Starlette:
     from shipyard.client import Client
 
     config = json.loads(os.environ[CONFIG_ENV])
-    client = Client(config.get("uri"), home=config.get("home"))
-    try:
-        return build_app(client, config)
-    finally:
-        client.close()
+    # The client stays open for the worker's lifetime: the prediction log writes through its store.
+    return build_app(Client(config.get("uri"), home=config.get("home")), config)
 
 
 def resolve_endpoints(client: Client, models: list[str], names: list[str] | None) -> list[tuple[str, str, str]]:
@@ -85,6 +95,7 @@ def serve(
         float, typer.Option("--max-body-mb", min=0.001, help="Largest accepted request body, in MiB.")
     ] = 10.0,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not write predictions to the prediction log.")] = False,
 ) -> None:
     """Serve registered models over HTTP: OIP v2 (/v2/...), /endpoints/NAME/predict and MLflow /invocations."""
     import uvicorn
@@ -97,6 +108,7 @@ def serve(
         "max_body_bytes": max(1, int(max_body_mb * 1024 * 1024)),
         "home": str(client.settings.home),
         "uri": st.uri,
+        "log": not no_log,
     }
     listing = ", ".join(f"{endpoint} -> {uri[len('models:/') :]}" for endpoint, uri, _ in resolved)
     st.err.print(
@@ -106,7 +118,12 @@ def serve(
     )
     if workers == 1:
         app = build_app(client, config)
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        try:
+            uvicorn.run(app, host=host, port=port, log_level=log_level)
+        finally:
+            log = app.state.prediction_log
+            if log is not None:
+                log.close()
         return
     for _, _, digest in resolved:
         client.materialize_model(digest)  # once, here: the workers then only verify the cached trees

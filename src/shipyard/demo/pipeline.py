@@ -102,7 +102,10 @@ def register(train: pd.DataFrame, test: pd.DataFrame, selection: dict) -> dict:
     shipyard.log_params({"selected": best["label"], **{f"selected.{k}": v for k, v in best["params"].items()}})
     shipyard.log_metrics(metrics)
     version = shipyard.register_model(
-        model, MODEL_NAME, description=f"best of the demo sweep by ROC AUC ({best['label']} {best['params']})"
+        model,
+        MODEL_NAME,
+        input_example=X_train.head(5),  # gives the version a signature, so servers validate requests
+        description=f"best of the demo sweep by ROC AUC ({best['label']} {best['params']})",
     )
     # The version number is left out on purpose: outputs are compared by `shipyard reproduce`, and a
     # reproduction registers nothing.

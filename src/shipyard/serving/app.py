@@ -328,4 +328,5 @@ def create_inference_app(
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})
     app.state.endpoints = table
+    app.state.prediction_log = prediction_log
     return app
