@@ -34,9 +34,11 @@ from shipyard.serving.protocols import (
     decode_v2,
     dumps,
     encode_predictions,
+    encode_v2_binary,
     encode_v2_tensors,
     parse_json,
     rows_of,
+    split_v2_binary,
     to_model_input,
     v2_schema_tensors,
 )
@@ -50,6 +52,7 @@ OUTPUTS = ("predict", "predict_proba")
 log = logging.getLogger("shipyard.serving")
 
 Decoder = Callable[[Any, Any], Any]
+BINARY_HEADER = "inference-header-content-length"  # OIP binary tensor data extension (Triton's)
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None, background: Any = None) -> Response:
@@ -84,9 +87,15 @@ def create_inference_app(
     """
     table = endpoints if isinstance(endpoints, EndpointTable) else EndpointTable(endpoints)
 
-    async def read_json(request: Request) -> Any:
+    async def read_json(request: Request, oip: bool = False) -> Any:
         mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if mime != "application/json" and not (mime.startswith("application/") and mime.endswith("+json")):
+        # OIP clients (tritonclient) send no content type, or octet-stream with binary tensor data
+        oip_ok = oip and (mime in ("", "application/octet-stream") or BINARY_HEADER in request.headers)
+        if (
+            not oip_ok
+            and mime != "application/json"
+            and not (mime.startswith("application/") and mime.endswith("+json"))
+        ):
             raise ProtocolError(
                 f"unsupported content type {mime or '(none)'!r}; send JSON with 'Content-Type: application/json'",
                 field="content-type",
@@ -107,6 +116,8 @@ def create_inference_app(
             chunks.append(chunk)
         if not size:
             raise ProtocolError("request body is empty; send a JSON object", field="body")
+        if oip and BINARY_HEADER in request.headers:
+            return split_v2_binary(b"".join(chunks), request.headers[BINARY_HEADER])
         return parse_json(b"".join(chunks))
 
     def record(endpoint: Endpoint, served: ServedVersion, pid: str, data: Any, output: Any, latency_ms: float) -> None:
@@ -140,7 +151,7 @@ def create_inference_app(
             if served is None:
                 served = endpoint.route(request)
             headers["X-Model-Version"] = served.label
-            body = await read_json(request)
+            body = await read_json(request, oip=decode is decode_v2)
             wanted = outputs(body) if outputs else ("predict",)
             data = to_model_input(served.signature, decode(body, served.signature))
             missing = [w for w in wanted if w != "predict" and not hasattr(served.model, w)]
@@ -167,10 +178,15 @@ def create_inference_app(
             log.exception("cannot encode the output of %s", served.label)
             return _error(500, f"cannot encode the output of model {served.label}: {exc}", None, headers)
         background = None
+        if isinstance(content, tuple):  # OIP binary outputs: JSON header, then the raw tensor data
+            header, raw = content
+            headers[BINARY_HEADER] = str(len(header))
         if prediction_log is not None:
             background = BackgroundTask(
                 record, endpoint, served, pid, data, results.get("predict", next(iter(results.values()))), latency_ms
             )
+        if isinstance(content, tuple):
+            return Response(header + raw, 200, headers, media_type="application/octet-stream", background=background)
         return _json(content, 200, headers, background)
 
     def plain(body: Any, served: ServedVersion, pid: str, results: dict[str, Any], endpoint: Endpoint) -> Any:
@@ -179,13 +195,37 @@ def create_inference_app(
     def v2(body: Any, served: ServedVersion, pid: str, results: dict[str, Any], endpoint: Endpoint) -> Any:
         request_id = body.get("id") if isinstance(body.get("id"), str) else None
         tensors = [t for name, output in results.items() for t in encode_v2_tensors(output, name)]
-        return {
+        content = {
             "model_name": endpoint.name,
             "model_version": str(served.version),
             "id": request_id or pid,
             "parameters": {"prediction_id": pid, "model": served.label},
             "outputs": tensors,
         }
+        binary = binary_outputs(body)
+        if not binary:
+            return content
+        raw = []
+        for i, tensor in enumerate(tensors):
+            if tensor["name"] in binary:
+                tensors[i], data = encode_v2_binary(tensor)
+                raw.append(data)
+        return dumps(content), b"".join(raw)
+
+    def binary_outputs(body: Any) -> set[str]:
+        """Outputs the caller wants as binary tensor data: all with ``parameters.binary_data_output``,
+        else those requested with ``parameters.binary_data``."""
+        params = body.get("parameters")
+        requested = body.get("outputs")
+        if isinstance(requested, list) and requested:
+            return {
+                str(o["name"])
+                for o in requested
+                if isinstance(o.get("parameters"), dict) and o["parameters"].get("binary_data") is True
+            }
+        if isinstance(params, dict) and params.get("binary_data_output") is True:
+            return set(OUTPUTS)
+        return set()
 
     def v2_outputs(body: Any) -> tuple[str, ...]:
         if not isinstance(body, dict) or body.get("outputs") is None:

@@ -38,10 +38,12 @@ __all__ = [
     "decode_simple",
     "decode_v2",
     "dumps",
+    "encode_v2_binary",
     "encode_predictions",
     "encode_v2_tensors",
     "parse_json",
     "rows_of",
+    "split_v2_binary",
     "to_model_input",
     "v2_datatype",
     "v2_schema_tensors",
@@ -398,6 +400,76 @@ def decode_v2(body: Any, signature: Mapping[str, Any] | None = None) -> pd.DataF
         rows = len(arr)
         columns[name] = arr
     return pd.DataFrame(columns)
+
+
+def split_v2_binary(body: bytes, header_length: str) -> Any:
+    """An OIP v2 request using the binary tensor data extension (Triton's, sent by ``tritonclient``):
+    the JSON header (``header_length`` bytes) followed by the raw data of each input that declares
+    ``parameters.binary_data_size``, in order. The raw data is decoded (little-endian; BYTES as
+    4-byte-length-prefixed UTF-8) into each tensor's ``data``, so :func:`decode_v2` checks it as usual.
+    """
+    if not header_length.isdigit() or int(header_length) > len(body):
+        raise ProtocolError(
+            f"Inference-Header-Content-Length {header_length!r} does not fit a {len(body)}-byte body", field="body"
+        )
+    size = int(header_length)
+    request = parse_json(body[:size])
+    inputs = request.get("inputs") if isinstance(request, Mapping) else None
+    offset = size
+    for i, tensor in enumerate(inputs if isinstance(inputs, list) else []):
+        params = tensor.get("parameters") if isinstance(tensor, Mapping) else None
+        if not isinstance(params, Mapping) or "binary_data_size" not in params:
+            continue
+        name = str(tensor.get("name", f"inputs[{i}]"))
+        n, datatype = params["binary_data_size"], tensor.get("datatype")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0 or offset + n > len(body):
+            raise ProtocolError(f"input {name!r}: binary_data_size {n!r} overruns the request body", field=name)
+        if not isinstance(datatype, str) or datatype not in DATATYPES:
+            raise ProtocolError(
+                f"input {name!r} has datatype {datatype!r}; expected one of {', '.join(DATATYPES)}", field=name
+            )
+        raw = body[offset : offset + n]
+        offset += n
+        target = DATATYPES[datatype]
+        if target is None:
+            values: list[Any] = []
+            pos = 0
+            while pos < len(raw):
+                length = int.from_bytes(raw[pos : pos + 4], "little") if pos + 4 <= len(raw) else -1
+                if length < 0 or pos + 4 + length > len(raw):
+                    raise ProtocolError(f"input {name!r}: malformed BYTES binary data", field=name)
+                values.append(raw[pos + 4 : pos + 4 + length].decode("utf-8", errors="replace"))
+                pos += 4 + length
+        else:
+            if n % target.itemsize:
+                raise ProtocolError(f"input {name!r}: {n} bytes is not a whole number of {datatype} values", field=name)
+            arr = np.frombuffer(raw, dtype=target.newbyteorder("<"))
+            values = [None if v != v else v for v in arr.tolist()] if target.kind == "f" else arr.tolist()
+        tensor = {k: v for k, v in tensor.items() if k != "parameters"}
+        tensor["data"] = values
+        inputs[i] = tensor  # type: ignore[index]
+    if offset != len(body):
+        raise ProtocolError(
+            f"the request body has {len(body) - offset} bytes beyond its declared binary data", field="body"
+        )
+    return request
+
+
+def encode_v2_binary(tensor: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """An encoded output tensor as the binary tensor data extension sends it: the tensor without
+    ``data`` but with ``parameters.binary_data_size``, and its raw little-endian bytes."""
+    target = DATATYPES[tensor["datatype"]]
+    data = tensor["data"]
+    if target is None:
+        parts = [b"" if v is None else (v if isinstance(v, bytes) else str(v).encode("utf-8")) for v in data]
+        raw = b"".join(len(p).to_bytes(4, "little") + p for p in parts)
+    else:
+        if target.kind == "f":
+            data = [math.nan if v is None else v for v in data]
+        raw = np.asarray(data, dtype=target.newbyteorder("<")).tobytes()
+    header = {k: v for k, v in tensor.items() if k != "data"}
+    header["parameters"] = {**tensor.get("parameters", {}), "binary_data_size": len(raw)}
+    return header, raw
 
 
 def _input_kind(signature: Mapping[str, Any] | None) -> str | None:
