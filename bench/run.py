@@ -13,6 +13,10 @@ medians and ratios to stdout, progress to stderr, and writes everything to
 Workload ``snapshot`` (dataset snapshots against DVC and ``sha256sum``) is driven by
 ``bench/data_workloads.py``, with DVC in ``bench/.venv-dvc`` (``bench/requirements-dvc.txt``); its
 results go under ``"data"`` in the same JSON file.
+
+Workload ``serving`` (single-row HTTP inference: ``shipyard serve`` vs ``mlflow models serve`` and a
+minimal Starlette floor, load from ``wrk``) is driven by ``bench/serving_workloads.py``; it is not in
+the default selection (``--only serving``), and its results go under ``"serving"``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import time
 from pathlib import Path
 
 import data_workloads
+import serving_workloads
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -98,6 +103,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the stores in bench/.work")
     parser.add_argument("--output", default=str(WORK / "results.json"))
     data_workloads.add_arguments(parser)
+    serving_workloads.add_arguments(parser)
     args = parser.parse_args()
     sizes = dict(QUICK if args.quick else FULL)
     for key in sizes:
@@ -109,7 +115,7 @@ def parse_args() -> argparse.Namespace:
         *WORKLOADS,
         *data_workloads.WORKLOADS,
     ]
-    unknown = set(args.workloads) - set(WORKLOADS) - set(data_workloads.WORKLOADS)
+    unknown = set(args.workloads) - set(WORKLOADS) - set(data_workloads.WORKLOADS) - set(serving_workloads.WORKLOADS)
     if unknown:
         parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
     args.variants = [] if args.no_variants else [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -283,8 +289,10 @@ def main() -> int:
         log("project venv missing: run `make test` or `make bench` first")
         return 2
     data_selected = [w for w in args.workloads if w in data_workloads.WORKLOADS]
+    serving_selected = [w for w in args.workloads if w in serving_workloads.WORKLOADS]
     args.workloads = [w for w in args.workloads if w in WORKLOADS]
-    mlflow_python = ensure_mlflow_venv() if args.workloads else MLFLOW_VENV / "bin" / "python"
+    needs_mlflow = args.workloads or serving_selected
+    mlflow_python = ensure_mlflow_venv() if needs_mlflow else MLFLOW_VENV / "bin" / "python"
     shipyard_src = None
     host = machine()  # before the run: the commit measured
     if args.snapshot:
@@ -292,11 +300,11 @@ def main() -> int:
         host["shipyard_commit"] = f"{sha[:12]} (snapshot)"
         log(f"measuring Shipyard as committed at {sha[:12]} ({shipyard_src.relative_to(ROOT)})")
     runner = Runner(args, mlflow_python, shipyard_src)
-    selected = ", ".join(args.workloads + data_selected)
+    selected = ", ".join(args.workloads + data_selected + serving_selected)
     sizes = args.sizes if args.workloads else data_workloads.sizes_from(args)
     log(f"sizes {sizes}; repeat {args.repeat}; workloads {selected}; stores in {runner.session}")
     raw: dict[str, dict[str, list[dict]]] = {}
-    data = None
+    data = serving = None
     started = time.time()
     try:
         for workload in args.workloads:
@@ -315,6 +323,10 @@ def main() -> int:
                     log(f"{workload} #{r + 1}/{args.repeat}: {label} {shown}")
         if data_selected:
             data = data_workloads.run(args, child_env(shipyard_src), runner.session / "data", log)
+        if serving_selected:
+            serving = serving_workloads.run(
+                args, child_env(shipyard_src), mlflow_python, runner.session / "serving", log
+            )
     finally:
         runner.cleanup()
     summary = summarize(raw)
@@ -332,12 +344,16 @@ def main() -> int:
     if data is not None:
         out["data"] = data
         out["versions"].update(data["versions"])
+    if serving is not None:
+        out["serving"] = serving
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(out, indent=2, sort_keys=True))
     if summary:
         print(table(summary, args))
     if data is not None:
         print(("\n" if summary else "") + data_workloads.table(data))
+    if serving is not None:
+        print(("\n" if summary or data is not None else "") + serving_workloads.table(serving))
     log(f"wrote {args.output} ({out['duration_seconds']:.0f}s in all)")
     return 0
 
