@@ -154,15 +154,18 @@ def create_inference_app(
             body = await read_json(request, oip=decode is decode_v2)
             wanted = outputs(body) if outputs else ("predict",)
             data = to_model_input(served.signature, decode(body, served.signature))
-            missing = [w for w in wanted if w != "predict" and not hasattr(served.model, w)]
-            if missing:
-                raise ProtocolError(f"model {served.label} has no output {missing[0]!r}", field=missing[0])
+            # `data` is validated against the signature now: the model's own methods need not check it again.
+            methods = {}
+            for name in wanted:
+                try:
+                    methods[name] = served.model.unchecked(name)
+                except AttributeError:
+                    raise ProtocolError(f"model {served.label} has no output {name!r}", field=name) from None
         except ShipyardError as exc:
             return _error_of(exc, headers)
-        model = served.model
 
         def run() -> dict[str, Any]:
-            return {name: model.predict(data) if name == "predict" else getattr(model, name)(data) for name in wanted}
+            return {name: method(data) for name, method in methods.items()}
 
         try:
             results = await run_in_threadpool(run)

@@ -310,6 +310,16 @@ class LoadedModel:
     def predict(self, data: Any) -> Any:
         return _native_predict(self._module, self.raw)(self._prepare(data))
 
+    def unchecked(self, method: str = "predict") -> Callable[[Any], Any]:
+        """``predict`` or ``predict_proba`` without the signature check, for callers that already ran
+        :func:`validate_input` on the data (the inference server does, once per request)."""
+        if method == "predict":
+            return _native_predict(self._module, self.raw)
+        native = getattr(self.raw, method, None)
+        if method != "predict_proba" or not callable(native):
+            raise AttributeError(f"this {self.flavor} model ({type(self.raw).__qualname__}) has no {method}")
+        return native
+
     @property
     def predict_proba(self) -> Callable[[Any], Any]:
         """Class probabilities; an AttributeError (so ``hasattr`` is False) when the model has none."""
