@@ -1,0 +1,1 @@
+"""Deployments: endpoints, rollout strategies, the statistical judge and the serving runtime's plan."""
