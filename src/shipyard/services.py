@@ -12,6 +12,7 @@ from shipyard.artifacts import ArtifactStore
 from shipyard.core.settings import Settings
 from shipyard.data.service import DatasetService
 from shipyard.data.validation.service import ContractService
+from shipyard.deploy.service import DeploymentService
 from shipyard.pipelines.jobs import JobService
 from shipyard.pipelines.schedules import ScheduleService
 from shipyard.pipelines.service import PipelineService
@@ -57,6 +58,10 @@ class Services:
         return JobService(self.settings)
 
     @cached_property
+    def deploy(self) -> DeploymentService:
+        return DeploymentService(self.db, self.registry)
+
+    @cached_property
     def journal(self) -> JournalService:
         return JournalService(self.db)
 
@@ -73,5 +78,6 @@ SERVICE_CLASSES: dict[str, type] = {
     "pipelines": PipelineService,
     "schedules": ScheduleService,
     "jobs": JobService,
+    "deploy": DeploymentService,
     "journal": JournalService,
 }

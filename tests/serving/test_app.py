@@ -263,8 +263,8 @@ def test_each_prediction_is_logged_with_its_id_and_version(api: TestClient, log:
         "boom",
         "boom",
         1,
-        None,
-        None,
+        "stable",
+        {"rule": "single", "variant": "stable"},
     )
     assert call["inputs"] == [{"count": 1, "income": 1.5}, {"count": 2, "income": 2.5}]
     assert call["outputs"] == [3.0, 5.0]

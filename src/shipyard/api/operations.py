@@ -14,6 +14,7 @@ from typing import Any
 
 from shipyard.api.contract_operations import CONTRACT_OPERATIONS
 from shipyard.api.data_operations import DATA_OPERATIONS
+from shipyard.api.deploy_operations import DEPLOY_OPERATIONS
 from shipyard.api.job_operations import JOB_OPERATIONS
 from shipyard.api.operation import Operation
 from shipyard.api.pipeline_operations import PIPELINE_OPERATIONS
@@ -67,7 +68,13 @@ CORE_OPERATIONS: tuple[Operation, ...] = (
 )
 
 OPERATIONS: tuple[Operation, ...] = (
-    CORE_OPERATIONS + DATA_OPERATIONS + CONTRACT_OPERATIONS + PIPELINE_OPERATIONS + SCHEDULE_OPERATIONS + JOB_OPERATIONS
+    CORE_OPERATIONS
+    + DATA_OPERATIONS
+    + CONTRACT_OPERATIONS
+    + PIPELINE_OPERATIONS
+    + SCHEDULE_OPERATIONS
+    + JOB_OPERATIONS
+    + DEPLOY_OPERATIONS
 )
 
 BY_NAME: dict[tuple[str, str], Operation] = {(op.service, op.name): op for op in OPERATIONS}

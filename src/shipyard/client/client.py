@@ -18,6 +18,7 @@ from shipyard.artifacts import materialize_tree, put_path, put_tree, read_manife
 from shipyard.client.backends import EmbeddedBackend, RemoteBackend
 from shipyard.client.contracts import ContractsMixin
 from shipyard.client.data import DatasetsMixin
+from shipyard.client.deploy import DeployMixin
 from shipyard.client.metric_queue import MetricQueue, QueuedPoint
 from shipyard.client.pipelines import PipelinesMixin
 from shipyard.client.schedules import SchedulesMixin
@@ -35,7 +36,7 @@ MODEL_DESCRIPTOR = "shipyard-model.json"
 MAX_WRITE = 20_000  # points per synchronous write call
 
 
-class Client(DatasetsMixin, ContractsMixin, PipelinesMixin, SchedulesMixin):
+class Client(DatasetsMixin, ContractsMixin, PipelinesMixin, SchedulesMixin, DeployMixin):
     """Talk to Shipyard. ``Client()`` reads ``SHIPYARD_URI`` / ``SHIPYARD_HOME`` / ``SHIPYARD_STORE_URI``."""
 
     def __init__(

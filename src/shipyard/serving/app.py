@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
+from starlette.background import BackgroundTask, BackgroundTasks
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -42,6 +42,8 @@ from shipyard.serving.protocols import (
     to_model_input,
     v2_schema_tensors,
 )
+from shipyard.serving.router import Router, Variant
+from shipyard.serving.shadow import ShadowQueue
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "SERVER_NAME", "create_inference_app"]
 
@@ -86,6 +88,7 @@ def create_inference_app(
     never reach the caller.
     """
     table = endpoints if isinstance(endpoints, EndpointTable) else EndpointTable(endpoints)
+    shadows = ShadowQueue()
 
     async def read_json(request: Request, oip: bool = False) -> Any:
         mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -120,21 +123,58 @@ def create_inference_app(
             return split_v2_binary(b"".join(chunks), request.headers[BINARY_HEADER])
         return parse_json(b"".join(chunks))
 
-    def record(endpoint: Endpoint, served: ServedVersion, pid: str, data: Any, output: Any, latency_ms: float) -> None:
+    def record(
+        endpoint: Endpoint,
+        served: ServedVersion,
+        variant: str | None,
+        routing: dict[str, Any] | None,
+        pid: str,
+        data: Any,
+        output: Any,
+        latency_ms: float,
+    ) -> None:
         try:
             prediction_log.record(
                 endpoint=endpoint.name,
                 model=served.model_name,
                 version=served.version,
-                variant=None,
+                variant=variant,
                 request_id=pid,
                 inputs=rows_of(data),
                 outputs=encode_predictions(output),
                 latency_ms=latency_ms,
-                routing=None,
+                routing=routing,
             )
         except Exception:  # logging must never fail a prediction
             log.exception("prediction log failed for %s on endpoint %s", pid, endpoint.name)
+
+    def observe(
+        endpoint: Endpoint, router: Router, variant: Variant, latency_ms: float, error: bool, output: Any, pid: str
+    ) -> None:
+        if endpoint.observer is not None:
+            try:
+                endpoint.observer(
+                    endpoint, router, variant, latency_ms=latency_ms, error=error, output=output, prediction_id=pid
+                )
+            except Exception:  # statistics must never fail a prediction
+                log.exception("observer failed on endpoint %s", endpoint.name)
+
+    def shadow_predict(endpoint: Endpoint, router: Router, body: Any, decode: Decoder, pid: str, primary: Any) -> None:
+        """The shadow's answer to a copy of the request: logged and compared, never returned."""
+        served = router.shadow
+        assert served is not None
+        variant = Variant("shadow", served, 0.0)
+        started = time.perf_counter()
+        try:
+            data = to_model_input(served.signature, decode(body, served.signature))
+            output = served.model.unchecked("predict")(data)
+        except Exception:
+            observe(endpoint, router, variant, (time.perf_counter() - started) * 1000, True, None, pid)
+            return
+        latency_ms = (time.perf_counter() - started) * 1000
+        observe(endpoint, router, variant, latency_ms, False, (output, primary), pid)
+        if prediction_log is not None:
+            record(endpoint, served, "shadow", {"rule": "shadow", "of": pid}, pid, data, output, latency_ms)
 
     async def predict(
         request: Request,
@@ -147,11 +187,17 @@ def create_inference_app(
         pid = new_id()
         started = time.perf_counter()
         headers = {"X-Prediction-Id": pid}
+        router = endpoint.router  # one snapshot per request: a swap mid-request does not move it
         try:
-            if served is None:
-                served = endpoint.route(request)
-            headers["X-Model-Version"] = served.label
+            if served is not None:
+                headers["X-Model-Version"] = served.label
             body = await read_json(request, oip=decode is decode_v2)
+            if served is None:
+                variant, routing = router.choose(request.headers, body)
+                served = variant.served
+                headers["X-Model-Version"] = served.label
+            else:
+                variant, routing = Variant("pinned", served, 1.0), {"rule": "pinned", "variant": "pinned"}
             wanted = outputs(body) if outputs else ("predict",)
             data = to_model_input(served.signature, decode(body, served.signature))
             # `data` is validated against the signature now: the model's own methods need not check it again.
@@ -168,11 +214,15 @@ def create_inference_app(
             return {name: method(data) for name, method in methods.items()}
 
         try:
-            results = await run_in_threadpool(run)
+            if served.batcher is not None and wanted == ("predict",):
+                results = {"predict": await served.batcher.submit(data)}
+            else:
+                results = await run_in_threadpool(run)
         except InvalidInput as exc:
             return _error(422, exc.message, exc.field, headers)
         except Exception as exc:
             log.exception("model %s failed on prediction %s", served.label, pid)
+            observe(endpoint, router, variant, (time.perf_counter() - started) * 1000, True, None, pid)
             return _error(500, f"model {served.label} failed: {type(exc).__name__}: {exc}", None, headers)
         latency_ms = (time.perf_counter() - started) * 1000
         try:
@@ -180,14 +230,23 @@ def create_inference_app(
         except Exception as exc:
             log.exception("cannot encode the output of %s", served.label)
             return _error(500, f"cannot encode the output of model {served.label}: {exc}", None, headers)
-        background = None
+        primary = results.get("predict", next(iter(results.values())))
+        observe(endpoint, router, variant, latency_ms, False, primary, pid)
+        tasks: list[BackgroundTask] = []
         if isinstance(content, tuple):  # OIP binary outputs: JSON header, then the raw tensor data
             header, raw = content
             headers[BINARY_HEADER] = str(len(header))
         if prediction_log is not None:
-            background = BackgroundTask(
-                record, endpoint, served, pid, data, results.get("predict", next(iter(results.values()))), latency_ms
+            tasks.append(
+                BackgroundTask(record, endpoint, served, variant.name, routing, pid, data, primary, latency_ms)
             )
+        if router.shadow is not None and router.wants_shadow():
+            tasks.append(BackgroundTask(shadows.submit, shadow_predict, endpoint, router, body, decode, pid, primary))
+        background = None
+        if len(tasks) == 1:
+            background = tasks[0]
+        elif tasks:
+            background = BackgroundTasks(tasks)
         if isinstance(content, tuple):
             return Response(header + raw, 200, headers, media_type="application/octet-stream", background=background)
         return _json(content, 200, headers, background)
@@ -372,4 +431,5 @@ def create_inference_app(
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})
     app.state.endpoints = table
     app.state.prediction_log = prediction_log
+    app.state.shadows = shadows
     return app

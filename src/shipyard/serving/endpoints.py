@@ -1,18 +1,19 @@
 """Endpoints: a name the server answers to and the model version(s) behind it.
 
-Today an endpoint serves exactly one registered model version. A later change adds deployments
-(several versions behind one endpoint, with traffic policies); :meth:`Endpoint.route` is the seam
-where that choice will be made, so the HTTP layer already asks it which version answers.
+An endpoint holds a :class:`~shipyard.serving.router.Router` over one or more loaded versions. A
+static endpoint (tests, ``create_inference_app`` callers) serves one version; the serving runtime
+(:mod:`shipyard.serving.runtime`) swaps routers as deployments move.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import InvalidInput, NotFound
 from shipyard.core.names import check_name
+from shipyard.serving.router import Router
 
 if TYPE_CHECKING:
     from shipyard.client import Client
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["Endpoint", "EndpointTable", "ServedVersion", "load_endpoint"]
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class ServedVersion:
     """One loaded model version: what answers a request."""
 
@@ -29,6 +30,7 @@ class ServedVersion:
     version: int
     digest: str
     model: LoadedModel
+    batcher: Any = None  # a MicroBatcher of ``predict`` when micro-batching is on
 
     @property
     def label(self) -> str:
@@ -40,31 +42,44 @@ class ServedVersion:
         return self.model.signature
 
 
-@dataclass
+Observer = Callable[..., None]
+
+
 class Endpoint:
-    """A named endpoint. ``versions`` holds exactly one version until deployments arrive."""
+    """A named endpoint: a :class:`Router` over loaded versions, swapped atomically as rollouts move.
 
-    name: str
-    versions: tuple[ServedVersion, ...] = field(default_factory=tuple)
+    ``observer``, when set (by the serving runtime), is told about every answered request:
+    ``observer(endpoint, router, variant, latency_ms=, error=, output=, prediction_id=)``.
+    """
 
-    def __post_init__(self) -> None:
-        check_name(self.name, "endpoint name")
-        if len(self.versions) != 1:
-            raise InvalidInput(
-                f"endpoint {self.name!r} must serve exactly one model version, not {len(self.versions)}",
-                field="versions",
-            )
+    def __init__(self, name: str, versions: Sequence[ServedVersion] = (), *, router: Router | None = None) -> None:
+        check_name(name, "endpoint name")
+        if router is None:
+            if len(versions) != 1:
+                raise InvalidInput(
+                    f"endpoint {name!r} needs a router or exactly one model version, not {len(versions)}",
+                    field="versions",
+                )
+            router = Router.single(versions[0])
+        self.name = name
+        self.router = router
+        self.observer: Observer | None = None
+
+    @property
+    def versions(self) -> tuple[ServedVersion, ...]:
+        return self.router.versions
 
     def route(self, request: Any = None) -> ServedVersion:
-        """The version that answers ``request``: today the only one (the traffic-policy seam)."""
-        return self.versions[0]
+        """The version that answers a request without a routing key (the metadata routes use it)."""
+        return self.router.choose(getattr(request, "headers", None), None)[0].served
 
     def version(self, version: str | int) -> ServedVersion:
         """The served version numbered ``version``; NotFound naming the endpoint otherwise."""
-        for served in self.versions:
+        router = self.router
+        for served in (*router.versions, *((router.shadow,) if router.shadow else ())):
             if str(served.version) == str(version):
                 return served
-        served_list = ", ".join(str(s.version) for s in self.versions)
+        served_list = ", ".join(str(s.version) for s in router.versions)
         raise NotFound(
             f"endpoint {self.name!r} does not serve version {version!r} (it serves {served_list})", field="version"
         )

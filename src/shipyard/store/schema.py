@@ -347,3 +347,105 @@ prediction_segments = sa.Table(
     sa.Index(None, "endpoint", "first_ts"),
     sa.Index(None, "model_name", "model_version"),
 )
+
+# --- endpoints and deployments (serving) --------------------------------------------------------
+
+# An endpoint is a name the inference server answers to. It serves its stable version unless a
+# deployment is active; ``revision`` grows with every change so serving replicas notice by polling one int.
+endpoints = sa.Table(
+    "endpoints",
+    metadata,
+    sa.Column("name", sa.String(250), primary_key=True),
+    sa.Column("model_name", sa.String(250), nullable=False),
+    sa.Column("model_version", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(71), nullable=False),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.Column("deployment_id", Id, nullable=True),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("endpoint", sa.String(250), sa.ForeignKey("endpoints.name"), nullable=False),
+    sa.Column("strategy", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("phase", sa.Text, nullable=False),
+    sa.Column("baseline_model", sa.String(250), nullable=False),
+    sa.Column("baseline_version", sa.Integer, nullable=False),
+    sa.Column("baseline_digest", sa.String(71), nullable=False),
+    sa.Column("candidate_model", sa.String(250), nullable=False),
+    sa.Column("candidate_version", sa.Integer, nullable=False),
+    sa.Column("candidate_digest", sa.String(71), nullable=False),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("weight", sa.Float, nullable=False),  # the candidate's share of live traffic
+    sa.Column("step_started_at", Time, nullable=True),
+    sa.Column("next_judgement_at", Time, nullable=True),
+    sa.Column("replicas", sa.JSON, nullable=False),  # rolling: {"batch": [...], "done": [...]}
+    sa.Column("judgements", sa.JSON, nullable=False),  # every verdict, with its evidence
+    sa.Column("outcome", sa.Text, nullable=True),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Column("finished_at", Time, nullable=True),
+    sa.Index(None, "endpoint", "created_at"),
+)
+
+# One row per serving replica (worker process) and endpoint: what it runs, heard from by heartbeat.
+serving_replicas = sa.Table(
+    "serving_replicas",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("endpoint", sa.String(250), primary_key=True),
+    sa.Column("host", sa.String(250), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("revision", sa.BigInteger, nullable=False),  # the endpoint revision it has applied
+    sa.Column("serving", sa.JSON, nullable=False),  # digests it routes traffic to
+    sa.Column("versions", sa.JSON, nullable=False),  # digest -> "loading" | "ready" | "failed: ..."
+    sa.Column("started_at", Time, nullable=False),
+    sa.Column("heartbeat_at", Time, nullable=False),
+    sa.Index(None, "endpoint", "heartbeat_at"),
+)
+
+# Live-traffic observations per deployment step, variant and replica (cumulative; replaced on each flush).
+deployment_samples = sa.Table(
+    "deployment_samples",
+    metadata,
+    sa.Column("deployment_id", Id, primary_key=True),
+    sa.Column("step", sa.Integer, primary_key=True),
+    sa.Column("variant", sa.String(32), primary_key=True),
+    sa.Column("replica_id", sa.String(64), primary_key=True),
+    sa.Column("requests", sa.BigInteger, nullable=False),
+    sa.Column("errors", sa.BigInteger, nullable=False),
+    sa.Column("latencies", sa.JSON, nullable=False),  # a reservoir sample, ms
+    sa.Column("predictions", sa.JSON, nullable=False),  # a reservoir sample of predicted values
+    sa.Column("compared", sa.BigInteger, nullable=False),  # shadow: answers compared with the primary's
+    sa.Column("agreed", sa.BigInteger, nullable=False),
+    sa.Column("abs_diff", sa.Float, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+# Which variant answered each prediction of a deployment, so feedback can be attributed to it.
+routed_predictions = sa.Table(
+    "routed_predictions",
+    metadata,
+    sa.Column("prediction_id", sa.String(64), primary_key=True),
+    sa.Column("deployment_id", Id, nullable=False),
+    sa.Column("variant", sa.String(32), nullable=False),
+    sa.Column("ts", Time, nullable=False),
+    sa.Index(None, "deployment_id", "variant"),
+)
+
+# Business metrics and ground truth reported for a prediction id; one value per id and metric.
+prediction_feedback = sa.Table(
+    "prediction_feedback",
+    metadata,
+    sa.Column("prediction_id", sa.String(64), primary_key=True),
+    sa.Column("metric", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+)

@@ -1,0 +1,22 @@
+"""API operations of endpoints and deployments (part of the contract in ``operations.py``)."""
+
+from __future__ import annotations
+
+from shipyard.api.operation import Operation
+
+DEPLOY_OPERATIONS: tuple[Operation, ...] = (
+    Operation("list_endpoints", "deploy", "GET", "/endpoints", "List endpoints"),
+    Operation("get_endpoint", "deploy", "GET", "/endpoints/{name}", "Get an endpoint"),
+    Operation("ensure_endpoint", "deploy", "PUT", "/endpoints/{name}", "Create an endpoint serving a model, if absent"),
+    Operation("create_deployment", "deploy", "POST", "/endpoints/{endpoint}/deployments", "Roll a model version out"),
+    Operation("deployment_history", "deploy", "GET", "/endpoints/{endpoint}/deployments", "An endpoint's rollouts"),
+    Operation("deployment_status", "deploy", "GET", "/endpoints/{endpoint}/status", "Rollout status and evidence"),
+    Operation("promote_deployment", "deploy", "POST", "/endpoints/{endpoint}/promote", "Finish with the candidate"),
+    Operation("rollback_deployment", "deploy", "POST", "/endpoints/{endpoint}/rollback", "Back to the baseline"),
+    Operation("abort_deployment", "deploy", "POST", "/endpoints/{endpoint}/abort", "Stop without a verdict"),
+    Operation("advance_deployment", "deploy", "POST", "/endpoints/{endpoint}/advance", "Controller tick"),
+    Operation("get_deployment", "deploy", "GET", "/deployments/{deployment_id}", "Get a deployment"),
+    Operation("sync_replica", "deploy", "POST", "/endpoints/{endpoint}/replicas/{replica_id}", "Replica heartbeat"),
+    Operation("record_samples", "deploy", "POST", "/replicas/{replica_id}/samples", "Replica observations"),
+    Operation("record_feedback", "deploy", "POST", "/feedback", "Report outcomes by prediction id"),
+)

@@ -1,0 +1,67 @@
+"""The shadow queue: copies of live requests answered by a candidate off the request path.
+
+Shadow predictions run on one dedicated thread with a bounded backlog, after the primary's response
+has been sent. When the shadow falls behind, copies are dropped and counted instead of queued
+without bound, so the primary's latency and memory never depend on the candidate.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+log = logging.getLogger("shipyard.serving.shadow")
+
+__all__ = ["ShadowQueue"]
+
+
+class ShadowQueue:
+    def __init__(self, max_backlog: int = 256):
+        self.max_backlog = max_backlog
+        self._lock = threading.Lock()
+        self._backlog = 0
+        self._executor: ThreadPoolExecutor | None = None
+        self.counters = {"submitted": 0, "dropped": 0, "done": 0, "failed": 0}
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> bool:
+        """Run ``fn(*args)`` on the shadow thread; False (and counted) when the backlog is full."""
+        with self._lock:
+            if self._backlog >= self.max_backlog:
+                self.counters["dropped"] += 1
+                return False
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipyard-shadow")
+            self._backlog += 1
+            self.counters["submitted"] += 1
+        self._executor.submit(self._run, fn, args)
+        return True
+
+    def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            fn(*args)
+            outcome = "done"
+        except Exception:
+            log.exception("shadow prediction failed")
+            outcome = "failed"
+        with self._lock:
+            self._backlog -= 1
+            self.counters[outcome] += 1
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until every submitted copy was answered (tests, shutdown)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._backlog == 0:
+                    return True
+            time.sleep(0.005)
+        return False
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
