@@ -321,19 +321,26 @@ def test_serve_command_starts_and_answers(registry: tuple[Client, dict[str, Any]
             proc.stdout.close()
 
 
-def test_serve_resolves_uris_to_fixed_versions_and_checks_names(registry: tuple[Client, dict[str, Any]]) -> None:
+def test_serve_creates_endpoints_from_uris_and_checks_names(registry: tuple[Client, dict[str, Any]]) -> None:
     from shipyard.cli.serve import resolve_endpoints
     from shipyard.core.errors import InvalidInput, NotFound
 
     client, _ = registry
-    assert resolve_endpoints(client, ["models:/iris@champion", "models:/ridge/1"], None) == [
-        ("iris", "models:/iris/2", client.resolve_model("models:/iris/2").digest),
-        ("ridge", "models:/ridge/1", client.resolve_model("models:/ridge/1").digest),
+    assert resolve_endpoints(client, ["models:/iris@champion", "models:/ridge/1"], ["iris-ep", "ridge-ep"]) == [
+        ("iris-ep", "iris/2"),
+        ("ridge-ep", "ridge/1"),
     ]
-    assert resolve_endpoints(client, ["models:/iris/1"], ["old"])[0][:2] == ("old", "models:/iris/1")
-    with pytest.raises(InvalidInput, match="one name per model"):
+    assert client.get_endpoint("iris-ep").stable.version == 2
+    # an existing endpoint keeps serving its own deployment; the URI only names it
+    assert resolve_endpoints(client, ["models:/iris/1"], ["iris-ep"]) == [
+        ("iris-ep", "iris/2 (the endpoint exists; models:/iris/1 not deployed)")
+    ]
+    assert resolve_endpoints(client, ["iris-ep"], None) == [("iris-ep", "iris/2")]
+    with pytest.raises(InvalidInput, match="one name per URI"):
         resolve_endpoints(client, ["models:/iris/1", "models:/iris/2"], ["a"])
     with pytest.raises(InvalidInput, match="given twice"):
-        resolve_endpoints(client, ["models:/iris/1", "models:/iris/2"], None)
+        resolve_endpoints(client, ["iris-ep", "iris-ep"], None)
     with pytest.raises(NotFound):
         resolve_endpoints(client, ["models:/iris@nope"], None)
+    with pytest.raises(NotFound, match="no endpoint named 'nope'"):
+        resolve_endpoints(client, ["nope"], None)

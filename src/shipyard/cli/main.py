@@ -25,6 +25,7 @@ from shipyard.cli import (
     contracts,
     data,
     demo,
+    deploy,
     experiments,
     journal,
     metrics,
@@ -119,6 +120,8 @@ app.add_typer(contracts.app, name="contracts", help="Data contracts: infer, edit
 app.add_typer(pipelines.app, name="pipeline", help="Pipelines: run, list runs, show, diff, schedule.")
 pipelines.app.add_typer(schedules.app, name="schedule", help="Cron schedules of pipelines.")
 app.add_typer(journal.app, name="journal", help="The audit journal: every change, in order.")
+app.add_typer(deploy.app, name="deploy", help="Roll model versions out to endpoints: canary, shadow, A/B, ...")
+app.command("feedback", help="Report outcomes by prediction id (business metrics, labels).")(deploy.feedback)
 app.command("server", help="Run the Shipyard HTTP server.")(server.serve)
 app.command("serve", help="Serve registered models for inference (OIP v2, JSON, MLflow).")(serve.serve)
 app.command("scheduler", help="Run due pipeline schedules until stopped.")(schedules.scheduler)

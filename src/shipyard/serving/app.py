@@ -10,9 +10,10 @@ status naming the field at fault, or 500 with the model's own message when ``pre
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -79,6 +80,7 @@ def create_inference_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     prediction_log: Any = None,
+    on_shutdown: Sequence[Callable[[], None]] = (),
 ) -> Starlette:
     """The ASGI app serving ``endpoints``.
 
@@ -428,7 +430,18 @@ def create_inference_app(
         Route("/ping", ping),
         Route("/health", ping),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            shadows.close()
+            for hook in on_shutdown:
+                hook()
+
+    app = Starlette(
+        routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error}, lifespan=lifespan
+    )
     app.state.endpoints = table
     app.state.prediction_log = prediction_log
     app.state.shadows = shadows

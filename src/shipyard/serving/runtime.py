@@ -242,7 +242,12 @@ class ServingRuntime:
                 )
         except Exception as exc:
             log.warning("version %s failed to load: %s", ref.label, exc)
-            self._states[ref.digest] = f"failed: {type(exc).__name__}: {exc}"[:500]
+            what = (
+                exc.message
+                if isinstance(exc, ShipyardError) and type(exc) is ShipyardError
+                else f"{type(exc).__name__}: {exc}"
+            )
+            self._states[ref.digest] = f"failed: {what}"[:500]
             return
         self._loaded[ref.digest] = served
         self._states[ref.digest] = "ready"
