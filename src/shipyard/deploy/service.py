@@ -123,9 +123,7 @@ class DeploymentService:
                 baseline = VersionRef(model_name=row.model_name, version=row.model_version, digest=row.digest)
                 if baseline.digest == candidate.digest:
                     raise Conflict(f"endpoint {endpoint!r} already serves {candidate.label}", field="model")
-                if strategy == "direct":
-                    status, phase = "promoted", "switched directly (hot swap on every replica)"
-                elif strategy == "rolling":
+                if strategy == "rolling":
                     status, phase = "running", "waiting for serving replicas"
                 else:
                     status, phase = "loading", "loading and smoke-testing the candidate on every replica"
@@ -265,7 +263,7 @@ class DeploymentService:
                     .where(
                         t.deployments.c.endpoint == endpoint,
                         t.deployments.c.status == "promoted",
-                        t.deployments.c.strategy != "direct",
+                        t.deployments.c.baseline_digest != t.deployments.c.candidate_digest,
                     )
                     .order_by(t.deployments.c.finished_at.desc())
                     .limit(1)
@@ -693,6 +691,9 @@ class _Controller:
                 self.update(phase="waiting for a serving replica")
             return
         if not all(r.versions.get(digest) == "ready" for r in replicas):
+            return
+        if self.d.strategy == "direct":
+            self.service._finish(self.tx, self.d, "promoted", f"loaded on {len(replicas)} replica(s), then switched")
             return
         weight = {"canary": self.options.steps[0] / 100, "ab": self.options.split / 100}.get(self.d.strategy, 0.0)
         phase = {
