@@ -17,6 +17,9 @@ def test_demo_runs_end_to_end_twice(tmp_path: Path) -> None:
     assert first["runs"] == 6
     assert first["champion_accuracy"] > 0.9
     assert first["cached_steps"] == 4  # the second pipeline run inside the demo is served from the cache
+    # the challenger's canary is promoted by the judge; the faulty release is rolled back on live errors
+    assert (first["deploy_canary"], first["deploy_faulty_canary"]) == ("promoted", "rolled_back")
+    assert first["deploy_faulty_outcome"].startswith("judge failed: fail: error_rate")
     text = out.getvalue()
     assert "champion" in text and first["digest"] in text and "Lineage of the champion" in text
 

@@ -6,8 +6,9 @@ in :mod:`shipyard.demo.pipeline` (validation gate → split → a sweep of six t
 the best). It runs the pipeline a second time to show every step served from the cache, points
 the ``champion`` alias at the registered version, loads the champion back by alias and predicts,
 and prints the champion's lineage: dataset version → pipeline run → training run → model version.
-Later capabilities (deployments, monitoring, governance) extend this script; keep it readable top
-to bottom.
+Then :mod:`shipyard.demo.rollout` serves the champion and rolls out a challenger as a canary
+judged on live traffic, and a faulty release that the judge rolls back. Later capabilities
+(monitoring, governance) extend this script; keep it readable top to bottom.
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
         f"→ model version {MODEL_NAME}/{version.version}  ({version.digest[:19]}…, commit {commit or 'none'})",
     ):
         console.print(f"  {line}")
+    from shipyard.demo.rollout import ENDPOINT, run_rollouts
+
+    rollouts = run_rollouts(client, test, TARGET, console)
     home_flag = f" --home {client.settings.home}" if home else ""
     console.print("\nWhere to look next:")
     for command in (
@@ -128,6 +132,9 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
         f"shipyard{home_flag} contracts reports {data.ref}",
         f"shipyard{home_flag} pipeline show {built_by.id}",
         f"shipyard{home_flag} reproduce models:/{MODEL_NAME}@champion",
+        f"shipyard{home_flag} deploy history {ENDPOINT}",
+        f"shipyard{home_flag} deploy status {ENDPOINT}",
+        f"shipyard{home_flag} serve {ENDPOINT}   # then POST http://127.0.0.1:8000/endpoints/{ENDPOINT}/predict",
         f"shipyard{home_flag} journal tail --limit 20",
         f"shipyard{home_flag} server   # then open http://127.0.0.1:8080/docs",
     ):
@@ -147,4 +154,5 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
         "data_refs": version.data_refs,
         "pipeline_run_id": built_by.id,
         "cached_steps": cached,
+        **{f"deploy_{k}": v for k, v in rollouts.items()},
     }

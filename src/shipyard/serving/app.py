@@ -223,7 +223,9 @@ def create_inference_app(
         except InvalidInput as exc:
             return _error(422, exc.message, exc.field, headers)
         except Exception as exc:
-            log.exception("model %s failed on prediction %s", served.label, pid)
+            # the caller gets the message; the traceback only with debug logging (a bad release can fail often)
+            log.warning("model %s failed on prediction %s: %s: %s", served.label, pid, type(exc).__name__, exc)
+            log.debug("traceback of prediction %s", pid, exc_info=True)
             observe(endpoint, router, variant, (time.perf_counter() - started) * 1000, True, None, pid)
             return _error(500, f"model {served.label} failed: {type(exc).__name__}: {exc}", None, headers)
         latency_ms = (time.perf_counter() - started) * 1000
