@@ -16,7 +16,9 @@ results go under ``"data"`` in the same JSON file.
 
 Workload ``serving`` (single-row HTTP inference: ``shipyard serve`` vs ``mlflow models serve`` and a
 minimal Starlette floor, load from ``wrk``) is driven by ``bench/serving_workloads.py``; it is not in
-the default selection (``--only serving``), and its results go under ``"serving"``.
+the default selection (``--only serving``), and its results go under ``"serving"``. The same run
+measures routing: an endpoint mid-canary (90/10) and one with a shadow rollout, against the
+single-version endpoint, plus ``Router.choose`` per call in-process.
 """
 
 from __future__ import annotations

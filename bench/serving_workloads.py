@@ -16,9 +16,21 @@ Contenders (rows):
   shipyard-nolog   ``shipyard serve --no-log`` (1 worker): /invocations, /endpoints/bench/predict, OIP v2 infer
   shipyard         the same with the prediction log on (the default): /invocations
   floor            a minimal Starlette app in this file: JSON row -> 1-row numpy array -> predict, same uvicorn
+  shipyard-canary  ``shipyard serve bench --no-log`` on an endpoint mid-canary: bench/1 90 %, bench/2 10 %
+                   (``client.deploy(..., "canary", steps=[10], step_seconds=86400, auto=False)``), /invocations
+  shipyard-shadow  the same endpoint setup with a shadow rollout instead (bench/2 answers a copy of every
+                   request, ``sample=1.0``, off the request path), /invocations
+
+The routing rows compare with ``shipyard-nolog`` (a single-version endpoint, same app, same flags). Each
+rollout lives in its own Shipyard home (one active rollout per endpoint); bench/2 is the same fitted
+estimator with ``max_iter`` changed (same predictions, another digest). Before load, the bench waits
+until the deployment is ``running`` and this server's replica reports the endpoint's revision, then
+checks the split from the ``X-Model-Version`` headers of 200 requests.
 
 This file also runs as a child: ``prepare-shipyard``, ``prepare-mlflow`` (in the MLflow venv),
-``floor`` (the floor server) and ``breakdown`` (in-process timings, each app called as an ASGI callable).
+``floor`` (the floor server), ``breakdown`` (in-process timings, each app called as an ASGI callable),
+``prepare-deploy`` / ``wait-deploy`` / ``deploy-status`` (rollout set-up and checks) and ``router``
+(``Router.choose`` per call: 1 variant, 90/10 weighted, 90/10 sticky).
 """
 
 from __future__ import annotations
@@ -60,6 +72,9 @@ LOADGEN_CORE = "1"
 TARGET_THROUGHPUT = 10.0  # x mlflow req/s
 TARGET_P99 = 10.0  # mlflow p99 / shipyard p99
 TARGET_P50_FLOOR_MS = 0.3  # shipyard p50 - floor p50
+# routing targets (issue 4, deployments)
+TARGET_CANARY_THROUGHPUT = 0.9  # canary req/s / single-version req/s
+TARGET_SHADOW_P99 = 1.1  # p99 with a shadow / p99 without
 
 # (row label, server, path, body kind)
 ROWS_SPEC = [
@@ -69,9 +84,19 @@ ROWS_SPEC = [
     ("shipyard --no-log /endpoints/bench/predict", "shipyard-nolog", f"/endpoints/{MODEL_NAME}/predict", "records"),
     ("shipyard --no-log /v2 infer", "shipyard-nolog", f"/v2/models/{MODEL_NAME}/infer", "v2"),
     ("shipyard (log on) /invocations", "shipyard", "/invocations", "mlflow"),
+    ("shipyard --no-log canary 90/10 /invocations", "shipyard-canary", "/invocations", "mlflow"),
+    ("shipyard --no-log + shadow /invocations", "shipyard-shadow", "/invocations", "mlflow"),
 ]
 PRIMARY = "shipyard --no-log /invocations"
 LOGGED = "shipyard (log on) /invocations"
+SINGLE = PRIMARY  # the single-version endpoint the routing rows are compared with
+CANARY = "shipyard --no-log canary 90/10 /invocations"
+SHADOW = "shipyard --no-log + shadow /invocations"
+# server -> (strategy, options) of the rollout it serves mid-way
+ROLLOUTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "shipyard-canary": ("canary", {"steps": [10], "step_seconds": 86400, "auto": False}),
+    "shipyard-shadow": ("shadow", {"sample": 1.0, "step_seconds": 86400, "auto": False}),
+}
 
 
 def _log(message: str) -> None:
@@ -154,6 +179,81 @@ def child_prepare_shipyard(home: str, model_path: str) -> None:
     client = Client(home=home)
     version = client.register_model(model, MODEL_NAME, input_example=input_frame())
     print(json.dumps({"uri": f"models:/{MODEL_NAME}/{version.version}"}), flush=True)
+
+
+def child_prepare_deploy(home: str, model_path: str, strategy: str) -> None:
+    """A home whose endpoint ``bench`` serves bench/1 with a rollout of bench/2 in progress (it goes from
+    ``loading`` to ``running`` once a replica has loaded bench/2). bench/2 is the same fitted estimator
+    with ``max_iter`` changed: identical predictions, another digest."""
+    from shipyard.client import Client
+
+    model = pickle.loads(Path(model_path).read_bytes())
+    client = Client(home=home)
+    v1 = client.register_model(model, MODEL_NAME, input_example=input_frame())
+    model.max_iter += 1  # unused after fitting
+    v2 = client.register_model(model, MODEL_NAME, input_example=input_frame())
+    if v1.digest == v2.digest:
+        raise RuntimeError("bench/2 has the digest of bench/1")
+    client.ensure_endpoint(MODEL_NAME, v1.uri)
+    options = dict(ROLLOUTS[f"shipyard-{strategy}"][1])
+    deployment = client.deploy(MODEL_NAME, v2.uri, strategy, **options)
+    print(json.dumps({"endpoint": MODEL_NAME, "deployment": deployment.id, "baseline": v1.uri, "candidate": v2.uri}))
+
+
+def child_wait_deploy(home: str, pid: int, timeout: float = 120.0) -> None:
+    """Wait until the endpoint's rollout is ``running`` and the replica of server ``pid`` reports the
+    endpoint's current revision (it has loaded every version and swapped its router in)."""
+    from shipyard.client import Client
+
+    client = Client(home=home)
+    deadline = time.time() + timeout
+    while True:
+        status = client.deployment_status(MODEL_NAME)
+        d = status.deployment
+        mine = [r for r in status.replicas if r.pid == pid and r.live]
+        if d is not None and d.status == "running" and mine and mine[0].revision == status.endpoint.revision:
+            break
+        if d is not None and not d.active:
+            raise RuntimeError(f"deployment {d.id} is {d.status}: {d.phase}")
+        if time.time() > deadline:
+            raise RuntimeError(f"rollout not running on replica pid {pid} after {timeout:g} s: {status}")
+        time.sleep(0.2)
+    print(json.dumps({"status": d.status, "phase": d.phase, "strategy": d.strategy, "weight": d.weight,
+                      "revision": status.endpoint.revision, "replica": mine[0].id}), flush=True)  # fmt: skip
+
+
+def child_deploy_status(home: str) -> None:
+    """Cumulative figures of the rollout's current step: requests per variant and shadow comparisons."""
+    from shipyard.client import Client
+
+    status = Client(home=home).deployment_status(MODEL_NAME)
+    out: dict[str, Any] = {"variants": {v.variant: v.requests for v in status.variants}}
+    if status.shadow is not None:
+        out["shadow_compared"] = status.shadow.compared
+        out["shadow_agreement"] = status.shadow.agreement_rate
+    print(json.dumps(out), flush=True)
+
+
+def child_router(n: int) -> None:
+    """``Router.choose`` per call (µs), as the app calls it for every request: one variant (a plain
+    endpoint), 90/10 weighted (canary), 90/10 sticky on a header key (canary with ``key``)."""
+    import timeit
+
+    from shipyard.serving.router import Router, Variant
+
+    served: Any = object()  # choose() never touches the version itself
+    single = Router.single(served)
+    weighted = Router((Variant("baseline", served, 0.9), Variant("candidate", served, 0.1)),
+                      deployment_id="d1", strategy="canary", step=0)  # fmt: skip
+    sticky = Router((Variant("baseline", served, 0.9), Variant("candidate", served, 0.1)),
+                    deployment_id="d1", strategy="canary", step=0, key="x-user")  # fmt: skip
+    headers = {"content-type": "application/json", "x-user": "user-12345"}
+    body = body_for("mlflow", request_rows()[0])
+    out = {}
+    for label, router in (("single", single), ("weighted_90_10", weighted), ("sticky_90_10", sticky)):
+        timer = timeit.Timer(lambda r=router: r.choose(headers, body))
+        out[f"choose_{label}_us"] = min(timer.repeat(repeat=7, number=n)) / n * 1e6
+    print(json.dumps(out), flush=True)
 
 
 def child_prepare_mlflow(home: str, model_path: str) -> None:
@@ -333,6 +433,14 @@ def post(url: str, body: dict[str, Any], timeout: float = 30) -> Any:
         return json.loads(resp.read())
 
 
+def served_version(url: str, body: dict[str, Any], timeout: float = 30) -> str:
+    """The ``X-Model-Version`` that answered a request (which variant the router chose)."""
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        resp.read()
+        return resp.headers.get("X-Model-Version", "?")
+
+
 def write_lua(kind: str) -> Path:
     bodies = [json.dumps(body_for(kind, row)) for row in request_rows()]
     lua = SERVING / f"{kind}.lua"
@@ -465,6 +573,14 @@ def run(
     ml_env = {k: v for k, v in base_env.items() if k != "PYTHONPATH"}
     ml = _child(mlflow_python, ["prepare-mlflow", "--home", str(ml_home), "--model", str(model_path)], ml_env)
     expected = _child(SHIPYARD_PYTHON, ["expected", "--model", str(model_path)], base_env)["labels"]
+    rollout_homes: dict[str, Path] = {}
+    rollouts: dict[str, dict[str, Any]] = {}
+    for server, (strategy, _) in ROLLOUTS.items():
+        home = rollout_homes[server] = session / f"{server}-home"
+        args_ = ["prepare-deploy", "--home", str(home), "--model", str(model_path), "--strategy", strategy]
+        rollouts[server] = _child(SHIPYARD_PYTHON, args_, base_env)
+        log(f"serving: {server}: {strategy} rollout {rollouts[server]['deployment']} of "
+            f"{rollouts[server]['candidate']} over {rollouts[server]['baseline']} created in {home.name}")  # fmt: skip
     lua = {kind: write_lua(kind) for kind in ("mlflow", "records", "v2", "floor")}
 
     serve_env = {**ml_env, "MLFLOW_TRACKING_URI": ml["tracking_uri"]}
@@ -484,8 +600,14 @@ def run(
                 "--port",
                 str(port),
             ], base_env
+        if server in ROLLOUTS:  # the endpoint by name: it serves whatever its rollout says
+            home = str(rollout_homes[server])
+            return [str(SHIPYARD_CLI), "--home", home, "serve", MODEL_NAME, "--port", str(port), "--no-log"], base_env
         cmd = [str(SHIPYARD_CLI), "--home", str(ship_home), "serve", ship["uri"], "--port", str(port)]
         return ([*cmd, "--no-log"] if server == "shipyard-nolog" else cmd), base_env
+
+    def status_of(server: str) -> dict[str, Any]:
+        return _child(SHIPYARD_PYTHON, ["deploy-status", "--home", str(rollout_homes[server])], base_env)
 
     servers = list(dict.fromkeys(server for _, server, _, _ in ROWS_SPEC))
     raw: dict[str, list[dict[str, Any]]] = {label: [] for label, *_ in ROWS_SPEC}
@@ -499,12 +621,25 @@ def run(
             srv = Server(server, cmd, env, session / f"{r + 1:02d}-{server}.log", port)
             startup[server].append(srv.startup_seconds)
             try:
+                routing: dict[str, Any] = {}
+                if server in ROLLOUTS:
+                    # the replica has loaded bench/2 and routes by the running rollout before any load
+                    wait_args = ["wait-deploy", "--home", str(rollout_homes[server]), "--pid", str(srv.proc.pid)]
+                    routing["ready"] = _child(SHIPYARD_PYTHON, wait_args, base_env)
+                    split: dict[str, int] = {}
+                    for row in request_rows()[:200]:
+                        v = served_version(srv.base + "/invocations", body_for("mlflow", row))
+                        split[v] = split.get(v, 0) + 1
+                    routing["split_of_200"] = split
+                    log(f"serving #{r + 1}/{args.repeat}: {server} ready ({routing['ready']['phase']}); "
+                        f"X-Model-Version of 200 requests: {split}")  # fmt: skip
                 for label, owner, path, kind in ROWS_SPEC:
                     if owner != server:
                         continue
                     url = srv.base + path
                     got = [prediction_of(kind, post(url, body_for(kind, row))) for row in request_rows()[:8]]
                     correct = [int(g) for g in got] == expected[:8]
+                    before = status_of(server) if server == "shipyard-shadow" else None
                     load = ["taskset", "-c", LOADGEN_CORE, wrk, "-t", "1", "-c", str(CONNECTIONS)]
                     load += ["--timeout", "10s", "-s", str(lua[kind])]
                     if warmup:
@@ -516,6 +651,16 @@ def run(
                         raise RuntimeError(f"wrk failed on {label}: {proc.stderr}")
                     result = parse_wrk(proc.stdout)
                     result.update(correct=correct, wrk_output=proc.stdout, load=_loadavg())
+                    if routing:
+                        result["routing"] = routing
+                    if before is not None:
+                        time.sleep(2.0)  # the runtime flushes its observations every 0.5 s
+                        after = status_of(server)
+                        primary = after["variants"].get("baseline", 0) - before["variants"].get("baseline", 0)
+                        compared = after.get("shadow_compared", 0) - before.get("shadow_compared", 0)
+                        result["shadow"] = {"primary_requests": primary, "shadow_compared": compared,
+                                            "shadow_share": compared / primary if primary else None,
+                                            "agreement": after.get("shadow_agreement")}  # fmt: skip
                     raw[label].append(result)
                     errs = f", {result['errors']} ERRORS" if result["errors"] else ""
                     log(
@@ -531,6 +676,8 @@ def run(
         ["breakdown", "--home", str(ship_home), "--model", str(model_path), "--n", "100" if args.quick else "400"],
         base_env,
     )
+    log("serving: Router.choose per call (in-process, timeit)")
+    router_us = _child(SHIPYARD_PYTHON, ["router", "--n", "20000" if args.quick else "100000"], base_env)
     return {
         "settings": {
             "duration_seconds": duration,
@@ -543,10 +690,12 @@ def run(
             "mlflow_workers": 1,
             "shipyard_workers": 1,
             "uris": {"shipyard": ship["uri"], "mlflow": ml["uri"]},
+            "rollouts": {s: {**rollouts[s], "strategy": st, "options": o} for s, (st, o) in ROLLOUTS.items()},
         },
         "startup_seconds": {s: statistics.median(v) for s, v in startup.items() if v},
         "summary": summarize(raw),
         "breakdown_us": breakdown,
+        "router_us": router_us,
         "raw": raw,
     }
 
@@ -589,7 +738,34 @@ def summarize(raw: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "p50_vs_floor": {"value_ms": p["p50_minus_floor_ms"], "target_ms": TARGET_P50_FLOOR_MS,
                              "met": p["p50_minus_floor_ms"] <= TARGET_P50_FLOOR_MS},
         }  # fmt: skip
-    return {"rows": med, "targets": targets}
+    return {"rows": med, "targets": targets, "routing": routing_targets(raw, med)}
+
+
+def routing_targets(raw: dict[str, list[dict[str, Any]]], med: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Canary 90/10 vs the single-version endpoint (throughput, and p50 vs the floor), and the
+    primary's p99 with a shadow vs without, from the medians of the same run."""
+    out: dict[str, Any] = {}
+    single, floor = med.get(SINGLE), med.get("floor")
+    canary, shadow = med.get(CANARY), med.get(SHADOW)
+    if single and canary:
+        ratio = canary["rps"] / single["rps"]
+        out["canary_throughput"] = {"value": ratio, "target": TARGET_CANARY_THROUGHPUT,
+                                    "met": ratio >= TARGET_CANARY_THROUGHPUT}  # fmt: skip
+        out["canary_p50_minus_single_ms"] = canary["p50_ms"] - single["p50_ms"]
+        out["canary_p99_over_single"] = canary["p99_ms"] / single["p99_ms"]
+        splits = [r["routing"]["split_of_200"] for r in raw.get(CANARY, []) if "routing" in r]
+        out["canary_splits_of_200"] = splits
+        if floor:
+            gap = canary["p50_ms"] - floor["p50_ms"]
+            out["canary_p50_vs_floor"] = {"value_ms": gap, "target_ms": TARGET_P50_FLOOR_MS,
+                                          "met": gap <= TARGET_P50_FLOOR_MS}  # fmt: skip
+    if single and shadow:
+        ratio = shadow["p99_ms"] / single["p99_ms"]
+        out["shadow_p99"] = {"value": ratio, "target": TARGET_SHADOW_P99, "met": ratio <= TARGET_SHADOW_P99}
+        out["shadow_throughput_over_single"] = shadow["rps"] / single["rps"]
+        out["shadow_p50_over_single"] = shadow["p50_ms"] / single["p50_ms"]
+        out["shadow_counters"] = [r["shadow"] for r in raw.get(SHADOW, []) if "shadow" in r]
+    return out
 
 
 def table(serving: dict[str, Any]) -> str:
@@ -628,6 +804,30 @@ def table(serving: dict[str, Any]) -> str:
             f"{'met' if t['p99']['met'] else 'NOT met'}; p50 {t['p50_vs_floor']['value_ms']:+.2f} ms vs floor "
             f"<= 0.3 ms {'met' if t['p50_vs_floor']['met'] else 'NOT met'}"
         )
+    rt = serving["summary"].get("routing") or {}
+    if "canary_throughput" in rt:
+        line = (
+            f"Canary 90/10 vs single version: throughput {rt['canary_throughput']['value']:.2f}x >= 0.9 "
+            f"{'met' if rt['canary_throughput']['met'] else 'NOT met'}; "
+            f"p50 {rt['canary_p50_minus_single_ms']:+.2f} ms, "
+            f"p99 {rt['canary_p99_over_single']:.2f}x the single version's"
+        )
+        if "canary_p50_vs_floor" in rt:
+            v = rt["canary_p50_vs_floor"]
+            line += f"; p50 {v['value_ms']:+.2f} ms vs floor <= 0.3 ms {'met' if v['met'] else 'NOT met'}"
+        lines.append(line + f"; X-Model-Version split of 200 requests per repeat: {rt['canary_splits_of_200']}")
+    if "shadow_p99" in rt:
+        v = rt["shadow_p99"]
+        shares = [c["shadow_share"] for c in rt.get("shadow_counters", []) if c.get("shadow_share") is not None]
+        lines.append(
+            f"Shadow (sample 1.0) vs none: p99 {v['value']:.2f}x <= 1.1x {'met' if v['met'] else 'NOT met'}; "
+            f"throughput {rt['shadow_throughput_over_single']:.2f}x, p50 {rt['shadow_p50_over_single']:.2f}x; "
+            f"share of primary requests the shadow answered: {', '.join(f'{x:.0%}' for x in shares) or 'n/a'}"
+        )
+    ru = serving.get("router_us") or {}
+    if ru:
+        lines.append("Router.choose per call: " + ", ".join(
+            f"{k.removeprefix('choose_').removesuffix('_us')} {v:.2f} us" for k, v in ru.items()))  # fmt: skip
     b = serving.get("breakdown_us") or {}
     if b:
         lines.append("In-process per request (direct ASGI calls, no sockets): " + ", ".join(
@@ -645,13 +845,25 @@ def child_expected(model_path: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="serving benchmark child")
-    parser.add_argument("command", choices=["prepare-shipyard", "prepare-mlflow", "floor", "breakdown", "expected"])
+    commands = ["prepare-shipyard", "prepare-mlflow", "floor", "breakdown", "expected"]
+    commands += ["prepare-deploy", "wait-deploy", "deploy-status", "router"]
+    parser.add_argument("command", choices=commands)
     parser.add_argument("--home")
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model")
     parser.add_argument("--port", type=int)
+    parser.add_argument("--pid", type=int)
+    parser.add_argument("--strategy")
     parser.add_argument("--n", type=int, default=1000)
     a = parser.parse_args(argv)
-    if a.command == "prepare-shipyard":
+    if a.command == "prepare-deploy":
+        child_prepare_deploy(a.home, a.model, a.strategy)
+    elif a.command == "wait-deploy":
+        child_wait_deploy(a.home, a.pid)
+    elif a.command == "deploy-status":
+        child_deploy_status(a.home)
+    elif a.command == "router":
+        child_router(a.n)
+    elif a.command == "prepare-shipyard":
         child_prepare_shipyard(a.home, a.model)
     elif a.command == "prepare-mlflow":
         child_prepare_mlflow(a.home, a.model)
