@@ -341,3 +341,56 @@ def test_garbage_bytes_only_raise_protocol_errors(raw: bytes) -> None:
         parse_json(raw)
     except ProtocolError as exc:
         assert exc.status == 400
+
+
+DOUBLES_SIG = {"inputs": {"type": "columns", "columns": [{"name": n, "type": "double"} for n in ("a", "b", "c")]}}
+_VALUES = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.none(),
+    st.booleans(),
+    st.sampled_from(["x", [1.0], {"k": 1}]),
+)
+
+
+def _outcome(decode: Any, body: Any) -> Any:
+    try:
+        frame = to_model_input(DOUBLES_SIG, decode(body, DOUBLES_SIG))
+    except ProtocolError as exc:
+        return ("error", exc.status, exc.field, exc.message)
+    return ("ok", list(frame.columns), str(frame.columns.dtype), [str(t) for t in frame.dtypes], repr(frame.values))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    columns=st.lists(st.sampled_from(["a", "b", "c", "d", 0]), min_size=1, max_size=4),
+    rows=st.lists(st.lists(_VALUES, min_size=0, max_size=4), min_size=0, max_size=3),
+)
+def test_all_double_fast_path_matches_the_general_path(
+    monkeypatch: pytest.MonkeyPatch, columns: list[Any], rows: list[list[Any]]
+) -> None:
+    """A signature of double columns only takes a one-shot float64 fast path; with it switched off the
+    general column-by-column path must give the very same frame or the very same error."""
+    import shipyard.serving.protocols as protocols
+
+    records = [{str(c): v for c, v in zip(columns, row, strict=False)} for row in rows]
+    bodies = [
+        (decode_mlflow, {"dataframe_split": {"columns": columns, "data": rows}}),
+        (decode_simple, {"records": records}),
+        (decode_mlflow, {"dataframe_records": records}),
+        (decode_mlflow, {"instances": records}),
+    ]
+    fast = [_outcome(decode, body) for decode, body in bodies]
+    with monkeypatch.context() as m:
+        m.setattr(protocols, "_double_columns", lambda signature: None)
+        general = [_outcome(decode, body) for decode, body in bodies]
+    assert fast == general
+
+
+def test_all_double_fast_path_in_any_column_order() -> None:
+    body = {"dataframe_split": {"columns": ["c", "a", "b"], "data": [[3, 1.5, None], [6.0, 4, 5]]}}
+    frame = to_model_input(DOUBLES_SIG, decode_mlflow(body, DOUBLES_SIG))
+    assert list(frame.columns) == ["a", "b", "c"] and set(frame.dtypes) == {np.dtype("float64")}
+    np.testing.assert_array_equal(frame.to_numpy(), [[1.5, np.nan, 3.0], [4.0, 5.0, 6.0]])
+    records = decode_simple({"records": [{"b": 2, "c": 3.0, "a": 1}]}, DOUBLES_SIG)
+    assert to_model_input(DOUBLES_SIG, records).to_numpy().tolist() == [[1.0, 2.0, 3.0]]

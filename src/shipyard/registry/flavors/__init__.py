@@ -297,6 +297,7 @@ class LoadedModel:
         self.signature: dict[str, Any] | None = descriptor.get("signature")
         self.path = path
         self._module = flavor_module(self.flavor)
+        self._unchecked: dict[str, Callable[[Any], Any]] = {}  # resolved once: the server asks on every request
 
     @property
     def input_example(self) -> Any:
@@ -313,11 +314,16 @@ class LoadedModel:
     def unchecked(self, method: str = "predict") -> Callable[[Any], Any]:
         """``predict`` or ``predict_proba`` without the signature check, for callers that already ran
         :func:`validate_input` on the data (the inference server does, once per request)."""
+        cached = self._unchecked.get(method)
+        if cached is not None:
+            return cached
         if method == "predict":
-            return _native_predict(self._module, self.raw)
-        native = getattr(self.raw, method, None)
-        if method != "predict_proba" or not callable(native):
-            raise AttributeError(f"this {self.flavor} model ({type(self.raw).__qualname__}) has no {method}")
+            native = _native_predict(self._module, self.raw)
+        else:
+            native = getattr(self.raw, method, None)
+            if method != "predict_proba" or not callable(native):
+                raise AttributeError(f"this {self.flavor} model ({type(self.raw).__qualname__}) has no {method}")
+        self._unchecked[method] = native
         return native
 
     @property
