@@ -24,7 +24,8 @@ from shipyard.serving.runtime import ServingRuntime
 from tests.deploy import models
 
 X, Y = models.iris()
-JUDGE = {"min_samples": 30, "error_rate_margin": 0.05}
+# Wide latency margin: these tests check the mechanics, and a shared CI machine makes latency noisy.
+JUDGE = {"min_samples": 30, "error_rate_margin": 0.05, "latency_margin_ms": 50.0}
 
 
 def record(i: int) -> dict[str, Any]:
@@ -96,7 +97,7 @@ def drive(
     deployment_id: str,
     *,
     per_round: int = 60,
-    rounds: int = 80,
+    rounds: int = 200,
     on_response: Callable[[Any], None] | None = None,
     headers: Callable[[int], dict[str, str]] | None = None,
 ) -> Any:

@@ -26,7 +26,8 @@ from tests.conftest import free_port
 from tests.deploy import models
 
 X, _ = models.iris()
-JUDGE = {"min_samples": 30, "error_rate_margin": 0.05}
+# Wide latency margin: these tests check the mechanics, and a shared CI machine makes latency noisy.
+JUDGE = {"min_samples": 30, "error_rate_margin": 0.05, "latency_margin_ms": 50.0}
 ROWS = [{"records": [dict(zip(models.COLUMNS, X.iloc[i].tolist(), strict=True))]} for i in range(len(X))]
 
 
