@@ -107,6 +107,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("serving (--only serving)")
     group.add_argument("--serving-duration", type=int, help="seconds of load per row and repeat (12; quick: 3)")
     group.add_argument("--serving-warmup", type=int, help="seconds of unmeasured load first (3; quick: 1)")
+    group.add_argument(
+        "--serving-servers",
+        default="",
+        help="comma-separated servers to run (default all): mlflow, floor, shipyard-nolog, shipyard, "
+        "shipyard-canary, shipyard-shadow",
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -609,8 +615,9 @@ def run(
     def status_of(server: str) -> dict[str, Any]:
         return _child(SHIPYARD_PYTHON, ["deploy-status", "--home", str(rollout_homes[server])], base_env)
 
-    servers = list(dict.fromkeys(server for _, server, _, _ in ROWS_SPEC))
-    raw: dict[str, list[dict[str, Any]]] = {label: [] for label, *_ in ROWS_SPEC}
+    wanted = {name.strip() for name in (getattr(args, "serving_servers", "") or "").split(",") if name.strip()}
+    servers = [s for s in dict.fromkeys(server for _, server, _, _ in ROWS_SPEC) if not wanted or s in wanted]
+    raw: dict[str, list[dict[str, Any]]] = {label: [] for label, owner, *_ in ROWS_SPEC if owner in servers}
     startup: dict[str, list[float]] = {s: [] for s in servers}
     for r in range(args.repeat):
         order = servers if r % 2 == 0 else servers[::-1]

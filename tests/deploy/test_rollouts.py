@@ -216,6 +216,10 @@ def test_shadow_answers_are_compared_and_logged_never_returned(sdk: Client, repl
     responses = [replica.predict(i) for i in range(150)]
     assert replica.app.state.shadows.drain()
     assert {r.headers["x-model-version"] for r in responses} == {"iris/1"}  # the primary always answers
+    listing = replica.http.get("/endpoints").json()
+    assert listing["endpoints"][0]["shadow"] == {"model": "iris/5", "sample": 1.0}
+    assert listing["endpoints"][0]["versions"][0]["variant"] == "baseline"
+    assert listing["shadow_queue"]["done"] == 150 and listing["shadow_queue"]["dropped"] == 0
     replica.runtime.step()
     status = sdk.deployment_status("iris")
     assert status.deployment.status == "running" and status.shadow is not None

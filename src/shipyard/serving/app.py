@@ -388,19 +388,30 @@ def create_inference_app(
         return await predict(request, next(iter(table)), None, decode_mlflow, plain)
 
     async def list_endpoints(request: Request) -> Response:
-        return _json(
-            {
-                "endpoints": [
+        """What this replica routes right now: per endpoint its variants and weights, and any shadow."""
+
+        def describe(e: Endpoint) -> dict[str, Any]:
+            router = e.router
+            body: dict[str, Any] = {
+                "name": e.name,
+                "versions": [
                     {
-                        "name": e.name,
-                        "versions": [
-                            {"model": v.label, "digest": v.digest, "flavor": v.model.flavor} for v in e.versions
-                        ],
+                        "model": v.served.label,
+                        "digest": v.served.digest,
+                        "flavor": v.served.model.flavor,
+                        "variant": v.name,
+                        "weight": v.weight,
                     }
-                    for e in table
-                ]
+                    for v in router.variants
+                ],  # fmt: skip
+                "deployment": router.deployment_id,
+                "strategy": router.strategy,
             }
-        )
+            if router.shadow is not None:
+                body["shadow"] = {"model": router.shadow.label, "sample": router.shadow_sample}
+            return body
+
+        return _json({"endpoints": [describe(e) for e in table], "shadow_queue": shadows.stats})
 
     async def ping(request: Request) -> Response:
         return _json({"status": "ok"})
@@ -432,6 +443,7 @@ def create_inference_app(
         Route("/ping", ping),
         Route("/health", ping),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
