@@ -7,6 +7,7 @@ control loop), so each test is deterministic about when the store is read and wr
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 import warnings
 from collections import Counter
@@ -395,3 +396,26 @@ def test_abort_keeps_the_baseline_and_rollback_undoes_a_promotion(sdk: Client, r
     assert undone.strategy == "direct" and undone.candidate.label == "iris/1"
     replica.settle()
     assert replica.predict().headers["x-model-version"] == "iris/1"
+
+
+def test_racing_replicas_create_an_endpoint_once(tmp_path: Path, template: Path) -> None:
+    shutil.copytree(template, tmp_path / "home")
+    clients = [Client(home=tmp_path / "home") for _ in range(6)]
+    barrier = threading.Barrier(len(clients))
+    results: list[Any] = []
+
+    def ensure(c: Client) -> None:
+        barrier.wait()
+        results.append(c.ensure_endpoint("fresh", "models:/iris/2"))
+
+    threads = [threading.Thread(target=ensure, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert len(results) == 6 and {e.stable.label for e in results} == {"iris/2"}
+        assert [d.strategy for d in clients[0].deployment_history("fresh")] == ["direct"]
+    finally:
+        for c in clients:
+            c.close()

@@ -71,7 +71,7 @@ class DeploymentService:
             row = self._endpoint_row(conn, name, required=False)
         if row is not None:
             return _endpoint(row)
-        with contextlib.suppress(AlreadyExists):  # another replica created it first
+        with contextlib.suppress(AlreadyExists, Conflict):  # another caller created it first
             self.create_deployment(name, model, "direct")
         return self.get_endpoint(name)
 
