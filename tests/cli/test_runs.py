@@ -93,7 +93,8 @@ def test_compare_marks_differences(cli, project) -> None:
     result = cli("runs", "compare", *project.runs)
     assert result.exit_code == 0, result.stderr
     rows = {line.split()[1]: line for line in result.stdout.splitlines() if line.split()[:1] in (["≠"],)}
-    assert set(rows) == {"params.lr", "params.model", "metrics.accuracy"}
+    # run durations depend on how busy the machine was while the fixture ran, so they may differ too
+    assert set(rows) - {"duration"} == {"params.lr", "params.model", "metrics.accuracy"}
     same = [line for line in result.stdout.splitlines() if "metrics.loss" in line or "status" in line]
     assert same and all(not line.startswith("≠") for line in same)
     header = result.stdout.splitlines()[0]

@@ -6,6 +6,7 @@ control loop), so each test is deterministic about when the store is read and wr
 
 from __future__ import annotations
 
+import math
 import shutil
 import threading
 import time
@@ -26,7 +27,7 @@ from tests.deploy import models
 
 X, Y = models.iris()
 # Wide latency margin: these tests check the mechanics, and a shared CI machine makes latency noisy.
-JUDGE = {"min_samples": 30, "error_rate_margin": 0.05, "latency_margin_ms": 50.0}
+JUDGE = {"min_samples": 30, "error_rate_margin": 0.05, "latency_margin_ms": 50.0, "divergence_threshold": 0.5}
 
 
 def record(i: int) -> dict[str, Any]:
@@ -419,3 +420,26 @@ def test_racing_replicas_create_an_endpoint_once(tmp_path: Path, template: Path)
     finally:
         for c in clients:
             c.close()
+
+
+def test_repeated_looks_at_one_step_spend_alpha_so_the_total_stays_within_it(sdk: Client, replica: Replica) -> None:
+    # a 0.01 pp margin keeps the error-rate check inconclusive, so the step is judged again and again
+    judge = {"min_samples": 30, "error_rate_margin": 0.0001, "latency_margin_ms": 50.0}
+    d = sdk.deploy("iris", "models:/iris/2", "canary", steps=[50], step_seconds=0.05, judge=judge)
+    for _ in range(60):
+        replica.runtime.step()
+        for i in range(20):
+            replica.predict(i)
+        judged = sdk.get_deployment(d.id).judgements
+        if sum(any("more_samples_needed" not in c.details for c in j.checks) for j in judged) >= 4:
+            break
+        time.sleep(0.06)
+    judgements = sdk.get_deployment(d.id).judgements
+    assert judgements and {j.verdict for j in judgements} == {"inconclusive"}
+    looks = 0
+    for j in judgements:
+        has_data = any("more_samples_needed" not in c.details for c in j.checks)
+        looks += has_data
+        assert j.alpha == pytest.approx(0.025 * 6 / (math.pi**2 * (looks + (not has_data)) ** 2))
+    assert looks >= 4
+    assert sum(0.025 * 6 / (math.pi**2 * k**2) for k in range(1, 10_000)) < 0.025

@@ -27,7 +27,7 @@ from tests.deploy import models
 
 X, _ = models.iris()
 # Wide latency margin: these tests check the mechanics, and a shared CI machine makes latency noisy.
-JUDGE = {"min_samples": 30, "error_rate_margin": 0.05, "latency_margin_ms": 50.0}
+JUDGE = {"min_samples": 30, "error_rate_margin": 0.05, "latency_margin_ms": 50.0, "divergence_threshold": 0.5}
 ROWS = [{"records": [dict(zip(models.COLUMNS, X.iloc[i].tolist(), strict=True))]} for i in range(len(X))]
 
 

@@ -51,6 +51,7 @@ class JudgementRecord(BaseModel):
     checks: list[CheckResult] = Field(default_factory=list)
     sequential: SequentialResult | None = None
     action: str  # what the controller did: advance, extend, promote, rollback, ...
+    alpha: float | None = None  # the level this look was judged at (alpha spent over the step's looks)
 
 
 class Deployment(BaseModel):

@@ -14,6 +14,7 @@ traffic) -> ``running`` (the strategy's traffic policy) -> ``promoted`` | ``roll
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 from collections import defaultdict
 from typing import Any
@@ -716,10 +717,26 @@ class _Controller:
 
     # -- canary and shadow: the judge at every interval
 
+    def spent_policy(self) -> JudgePolicy:
+        """The judge's policy for this look, with alpha spent over the looks of the step.
+
+        A step that stays inconclusive is judged again at every interval. Testing each look at the same
+        alpha would make a false verdict ever likelier the longer a step runs; spending
+        ``alpha * 6 / (pi^2 k^2)`` at the k-th look that had data keeps the total over all looks within
+        ``alpha`` (the series sums to 1), so a long step is as trustworthy as a short one.
+        """
+        looks = 1 + sum(
+            1
+            for j in self.d.judgements
+            if j.step == self.d.step and any("more_samples_needed" not in c.details for c in j.checks)
+        )
+        policy = self.options.judge
+        return policy.model_copy(update={"alpha": policy.alpha * 6 / (math.pi**2 * looks**2)})
+
     def judge_step(self) -> None:
         d = self.d
         samples = self.service._samples(self.tx.conn, d, step=d.step)
-        policy = self.options.judge
+        policy = self.spent_policy()
         baseline = samples.get("baseline", _Observed()).sample
         other = "shadow" if d.strategy == "shadow" else "candidate"
         candidate = samples.get(other, _Observed()).sample
@@ -738,6 +755,7 @@ class _Controller:
             "verdict": judgement.verdict,
             "summary": judgement.summary,
             "checks": judgement.checks,
+            "alpha": policy.alpha,
         }
         if judgement.verdict == "fail":
             if self.options.auto:
@@ -791,10 +809,11 @@ class _Controller:
         samples = self.service._samples(self.tx.conn, d)
         baseline = samples.get("baseline", _Observed()).sample
         candidate = samples.get("candidate", _Observed()).sample
+        guard_policy = self.spent_policy()
         guard = judge(
             VariantSample(requests=baseline.requests, errors=baseline.errors),
             VariantSample(requests=candidate.requests, errors=candidate.errors),
-            o.judge,
+            guard_policy,
         )
         summary_empty = MetricSummary()
         test = msprt(
@@ -806,7 +825,14 @@ class _Controller:
         if not o.higher_is_better and test.decision in ("candidate_better", "baseline_better"):
             flipped = "baseline_better" if test.decision == "candidate_better" else "candidate_better"
             test = test.model_copy(update={"decision": flipped})
-        base = {"at": self.now, "step": d.step, "weight": d.weight, "checks": guard.checks, "sequential": test}
+        base = {
+            "at": self.now,
+            "step": d.step,
+            "weight": d.weight,
+            "checks": guard.checks,
+            "sequential": test,
+            "alpha": guard_policy.alpha,
+        }
         nxt = self.now + self.interval_ms()
         if guard.verdict == "fail":
             self.record(JudgementRecord(**base, verdict="fail", summary=guard.summary, action="rollback"))
