@@ -17,6 +17,7 @@ from shipyard.pipelines.jobs import JobService
 from shipyard.pipelines.schedules import ScheduleService
 from shipyard.pipelines.service import PipelineService
 from shipyard.registry.service import RegistryService
+from shipyard.serving.segments import PredictionSegmentService
 from shipyard.store.database import Database
 from shipyard.store.journal import JournalService
 from shipyard.tracking.service import TrackingService
@@ -62,6 +63,10 @@ class Services:
         return DeploymentService(self.db, self.registry)
 
     @cached_property
+    def predictions(self) -> PredictionSegmentService:
+        return PredictionSegmentService(self.db)
+
+    @cached_property
     def journal(self) -> JournalService:
         return JournalService(self.db)
 
@@ -79,5 +84,6 @@ SERVICE_CLASSES: dict[str, type] = {
     "schedules": ScheduleService,
     "jobs": JobService,
     "deploy": DeploymentService,
+    "predictions": PredictionSegmentService,
     "journal": JournalService,
 }

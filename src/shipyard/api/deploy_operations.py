@@ -19,4 +19,6 @@ DEPLOY_OPERATIONS: tuple[Operation, ...] = (
     Operation("sync_replica", "deploy", "POST", "/endpoints/{endpoint}/replicas/{replica_id}", "Replica heartbeat"),
     Operation("record_samples", "deploy", "POST", "/replicas/{replica_id}/samples", "Replica observations"),
     Operation("record_feedback", "deploy", "POST", "/feedback", "Report outcomes by prediction id"),
+    Operation("record_segment", "predictions", "POST", "/prediction-segments", "Index a prediction log segment"),
+    Operation("list_segments", "predictions", "GET", "/prediction-segments", "Prediction log segments"),
 )

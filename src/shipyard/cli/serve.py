@@ -58,14 +58,12 @@ def build_app(client: Client, config: dict[str, Any]) -> Starlette:
 
 
 def prediction_log_for(client: Client, config: dict[str, Any]) -> Any:
-    """The prediction log over the client's own store (embedded only for now: segments are registered
-    straight in the store), or None with ``--no-log`` or a remote client."""
-    if not config.get("log", True) or client.is_remote:
+    """The prediction log through the client (embedded or remote), or None with ``--no-log``."""
+    if not config.get("log", True):
         return None
     from shipyard.serving.prediction_log import PredictionLog
 
-    services = client._backend.services
-    return PredictionLog(services.db, services.artifacts)
+    return PredictionLog.for_client(client)
 
 
 def app_factory() -> Starlette:

@@ -7,8 +7,10 @@ predictions are shed and counted in ``stats["dropped"]``, and the prediction its
 
 A daemon thread turns queued requests into one row per prediction, groups the rows per
 (endpoint, model, version), and writes each group as an append-only, zstd-compressed Parquet
-segment to the content-addressed artifact store, plus one ``prediction_segments`` row (journaled
-as ``prediction_segment.written`` in the same transaction). A segment is written when
+segment to the content-addressed artifact store, then indexes it with one ``prediction_segments``
+row (journaled as ``prediction_segment.written``) through the service in
+:mod:`shipyard.serving.segments` — directly when embedded, over the API from a remote client
+(``PredictionLog.for_client``). A segment is written when
 ``segment_rows`` rows of one group have accumulated, when a group's oldest row is
 ``flush_interval`` seconds old, on ``flush()`` and on ``close()``. A failed write is counted in
 ``stats["errors"]``; its rows stay buffered (still counting against ``max_queue``) and are retried
@@ -29,19 +31,17 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import sqlalchemy as sa
-
-from shipyard.core.ids import new_id
 from shipyard.core.time import now_ms
-from shipyard.store.schema import prediction_segments
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
     from shipyard.artifacts import ArtifactStore
+    from shipyard.client import Client
     from shipyard.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -94,9 +94,10 @@ class _Group:
 class PredictionLog:
     def __init__(
         self,
-        db: Database,
+        db: Database | None,
         artifacts: ArtifactStore,
         *,
+        register: Callable[..., Any] | None = None,
         max_queue: int = 100_000,
         segment_rows: int = 10_000,
         flush_interval: float = 5.0,
@@ -105,6 +106,13 @@ class PredictionLog:
             raise ValueError("max_queue and segment_rows must be ≥ 1 and flush_interval > 0")
         self.db = db
         self.artifacts = artifacts
+        if register is None:
+            if db is None:
+                raise ValueError("give the store (db) or a register callable")
+            from shipyard.serving.segments import PredictionSegmentService
+
+            register = PredictionSegmentService(db).record_segment
+        self._register = register
         self.max_queue = max_queue
         self.segment_rows = segment_rows
         self.flush_interval = flush_interval
@@ -124,6 +132,19 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="shipyard-prediction-log", daemon=True)
         self._thread.start()
         _LIVE.add(self)
+
+    @classmethod
+    def for_client(cls, client: Client, **options: Any) -> PredictionLog:
+        """A log writing through ``client``: straight to its store when embedded; when remote, segments
+        are uploaded as blobs and indexed through the server's API."""
+        if not client.is_remote:
+            services = client._backend.services
+            return cls(services.db, services.artifacts, **options)
+
+        def register(**segment: Any) -> None:
+            client._call("predictions", "record_segment", **segment)
+
+        return cls(None, client.artifacts, register=register, **options)
 
     # -- the request path ------------------------------------------------------------------------
 
@@ -301,22 +322,15 @@ class PredictionLog:
         digest, _ = self.artifacts.put_bytes(buf.getvalue())
         first_ts = min(r["ts"] for r in rows)
         last_ts = max(r["ts"] for r in rows)
-        segment_id = new_id()
-        values = {
-            "id": segment_id,
-            "endpoint": endpoint,
-            "model_name": model,
-            "model_version": version,
-            "digest": digest,
-            "rows": len(rows),
-            "first_ts": first_ts,
-            "last_ts": last_ts,
-            "created_at": now_ms(),
-        }
-        with self.db.write(ACTOR) as tx:
-            tx.conn.execute(prediction_segments.insert().values(**values))
-            payload = {k: v for k, v in values.items() if k not in ("id", "created_at")}
-            tx.journal("prediction_segment.written", "prediction_segment", segment_id, {"after": payload})
+        self._register(
+            endpoint=endpoint,
+            model_name=model,
+            model_version=version,
+            digest=digest,
+            rows=len(rows),
+            first_ts=first_ts,
+            last_ts=last_ts,
+        )
 
 
 # -- rows to Arrow ---------------------------------------------------------------------------------
@@ -433,20 +447,10 @@ def list_segments(
     until: int | None = None,
 ) -> list[dict[str, Any]]:
     """The segments that may hold predictions of the selection in ``[since, until)`` (epoch ms)."""
-    t = prediction_segments
-    query = sa.select(t).order_by(t.c.first_ts, t.c.created_at)
-    if endpoint is not None:
-        query = query.where(t.c.endpoint == endpoint)
-    if model is not None:
-        query = query.where(t.c.model_name == model)
-    if version is not None:
-        query = query.where(t.c.model_version == int(version))
-    if since is not None:
-        query = query.where(t.c.last_ts >= int(since))
-    if until is not None:
-        query = query.where(t.c.first_ts < int(until))
-    with db.read() as conn:
-        return [dict(row._mapping) for row in conn.execute(query)]
+    from shipyard.serving.segments import PredictionSegmentService
+
+    segments = PredictionSegmentService(db).list_segments(endpoint, model, version, since, until)
+    return [segment.model_dump() for segment in segments]
 
 
 def read_predictions(
