@@ -267,6 +267,19 @@ def test_blue_green_is_promoted_when_the_hold_elapses(sdk: Client, replica: Repl
     assert d.status == "promoted" and "hold elapsed" in d.outcome
 
 
+def test_a_manual_blue_green_keeps_both_slots_until_an_operator_decides(sdk: Client, replica: Replica) -> None:
+    d = sdk.deploy("iris", "models:/iris/2", "bluegreen", hold_seconds=0.05, auto=False)
+    for _ in range(40):
+        replica.runtime.step()
+        if sdk.get_deployment(d.id).status == "running":
+            break
+    time.sleep(0.2)  # well past the hold
+    for _ in range(5):
+        replica.runtime.step()
+    assert sdk.get_deployment(d.id).status == "running"  # still switched, blue still warm
+    assert sdk.promote_deployment("iris").status == "promoted"
+
+
 # ----------------------------------------------------------------------------------------------
 # A/B
 

@@ -622,8 +622,9 @@ def _due(d: Deployment, now: int) -> bool:
     """Whether a tick could change anything (checked before taking the write lock)."""
     if d.status == "loading" or d.strategy == "rolling":
         return True
-    if d.strategy == "bluegreen":
-        return d.step_started_at is not None and now >= d.step_started_at + d.config["hold_seconds"] * 1000
+    if d.strategy == "bluegreen":  # manual: the old slot stays warm until an operator promotes or rolls back
+        held = d.step_started_at is not None and now >= d.step_started_at + d.config["hold_seconds"] * 1000
+        return held and d.config.get("auto", True)
     return d.next_judgement_at is not None and now >= d.next_judgement_at
 
 
