@@ -47,7 +47,13 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 class Server:
     def __init__(self, client: Client):
-        config = {"endpoints": ["iris"], "max_body_bytes": 1 << 20, "log": False, "poll_interval": 0.1}
+        config = {
+            "endpoints": ["iris"],
+            "max_body_bytes": 1 << 20,
+            "log": False,
+            "poll_interval": 0.1,
+            "flush_interval": 0.2,
+        }
         self.app = build_app(client, config)
         self.port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))

@@ -41,7 +41,13 @@ def build_app(client: Client, config: dict[str, Any]) -> Starlette:
         batching = {"max_batch_size": int(config["max_batch_size"]), "max_wait_ms": float(config["max_wait_ms"])}
     # ``[name, uri]`` pairs are accepted too: the endpoint is created serving ``uri`` if it is new
     names = [entry if isinstance(entry, str) else client.ensure_endpoint(*entry).name for entry in config["endpoints"]]
-    runtime = ServingRuntime(client, names, poll_interval=float(config.get("poll_interval", 0.5)), batching=batching)
+    runtime = ServingRuntime(
+        client,
+        names,
+        poll_interval=float(config.get("poll_interval", 0.5)),
+        flush_interval=float(config.get("flush_interval", 2.0)),
+        batching=batching,
+    )
     table = runtime.start()
     log = prediction_log_for(client, config)
 

@@ -146,7 +146,10 @@ def run_rollouts(client: Any, test: pd.DataFrame, target: str, console: Console)
     rows = X.to_dict(orient="records")
     logging.getLogger("shipyard.serving").setLevel(logging.ERROR)  # the faulty release's 500s are the point
     port = _free_port()
-    app = build_app(client, {"endpoints": [ENDPOINT], "max_body_bytes": 1 << 20, "log": True, "poll_interval": 0.2})
+    app = build_app(
+        client,
+        {"endpoints": [ENDPOINT], "max_body_bytes": 1 << 20, "log": True, "poll_interval": 0.2, "flush_interval": 0.4},
+    )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

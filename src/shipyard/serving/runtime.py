@@ -6,9 +6,10 @@ Each worker process of ``shipyard serve`` is a *replica*. Its runtime thread, ev
 2. when the plan changed, loads the versions it needs in the background (materialise, verify, load,
    smoke-test), and only once every routed version is ready swaps the endpoint's router in one
    assignment (hot swap: requests in flight finish on the version they started on);
-3. flushes what it observed per deployment, step and variant (request and error counts, reservoir
-   samples of latencies and predictions, shadow agreement) and which variant answered which
-   prediction id (for feedback), then runs the controller tick (``advance_deployment``).
+3. every ``flush_interval``, flushes what it observed per deployment, step and variant (request and
+   error counts, reservoir samples of latencies and predictions, shadow agreement) and which variant
+   answered which prediction id (for feedback); and it runs the controller tick
+   (``advance_deployment``).
 
 It talks to the store only through :class:`~shipyard.client.Client`, so a replica works the same
 embedded or against a remote ``shipyard server``.
@@ -67,6 +68,7 @@ class ServingRuntime:
         *,
         replica_id: str | None = None,
         poll_interval: float = 0.5,
+        flush_interval: float = 2.0,
         batching: dict[str, float] | None = None,
         smoke_timeout: float = 60.0,
     ):
@@ -74,6 +76,7 @@ class ServingRuntime:
         self.names = list(dict.fromkeys(endpoints))
         self.replica_id = replica_id or f"{socket.gethostname()}-{os.getpid()}-{random.randrange(16**4):04x}"
         self.poll_interval = poll_interval
+        self.flush_interval = flush_interval
         self.batching = batching
         self.smoke_timeout = smoke_timeout
         self.table: EndpointTable | None = None
@@ -128,16 +131,23 @@ class ServingRuntime:
         self._loader.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
+        last_flush = time.monotonic()
         while not self._stop.wait(self.poll_interval):
             try:
-                self.step()
+                # Observations go to the store every flush_interval, not every poll: each flush rewrites
+                # the reservoirs, and the judge looks only every step_seconds anyway.
+                flush = time.monotonic() - last_flush >= self.flush_interval
+                if flush:
+                    last_flush = time.monotonic()
+                self.step(flush=flush)
             except Exception as exc:  # the loop must survive a store hiccup; it retries next interval
                 log.warning("serving runtime step failed: %s", exc)
                 self.errors = [*self.errors[-9:], f"{type(exc).__name__}: {exc}"]
 
-    def step(self) -> None:
+    def step(self, flush: bool = True) -> None:
         """One round of the control loop (also callable directly, e.g. from tests)."""
-        self.flush()
+        if flush:
+            self.flush()
         for name in self.names:
             plan = self._sync(name)
             self._apply(name, plan)
