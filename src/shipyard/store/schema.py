@@ -449,3 +449,106 @@ prediction_feedback = sa.Table(
     sa.Column("value", sa.Float, nullable=False),
     sa.Column("created_at", Time, nullable=False),
 )
+
+# -- monitoring ------------------------------------------------------------------------------------
+
+# A monitor watches one endpoint's (or one model's batch-logged) predictions against a reference.
+monitors = sa.Table(
+    "monitors",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", sa.String(250), nullable=False, unique=True),
+    sa.Column("endpoint", sa.String(250), nullable=True),
+    sa.Column("model", sa.String(250), nullable=False),
+    sa.Column("version", sa.Integer, nullable=True),  # None: every version the source logged
+    sa.Column("task", sa.String(16), nullable=False),  # classification | regression
+    sa.Column("reference", sa.JSON, nullable=False),  # what the reference is, as resolved
+    sa.Column("window", sa.JSON, nullable=False),  # {"kind": "time", "ms": ...} | {"kind": "count", "rows": N}
+    sa.Column("columns", sa.JSON, nullable=False),
+    sa.Column("segment_by", sa.JSON, nullable=False),
+    sa.Column("options", sa.JSON, nullable=False),
+    sa.Column("bins", sa.JSON, nullable=False),  # reference bins, fixed at creation
+    sa.Column("reference_profile", sa.JSON, nullable=False),
+    sa.Column("schedule_seconds", sa.Float, nullable=True),
+    sa.Column("cursor", sa.JSON, nullable=False),  # where the next window starts
+    sa.Column("last_run_at", Time, nullable=True),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+# One computed window of a monitor (and segment): the mergeable profile and every metric.
+monitor_windows = sa.Table(
+    "monitor_windows",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("monitor_id", Id, sa.ForeignKey("monitors.id"), nullable=False),
+    sa.Column("segment", sa.String(250), nullable=False),  # "" for all rows, else "column=value"
+    sa.Column("start", Time, nullable=False),
+    sa.Column("end", Time, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("labelled", sa.BigInteger, nullable=False),
+    sa.Column("profile", sa.JSON, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("computed_at", Time, nullable=False),
+    sa.UniqueConstraint("monitor_id", "segment", "start", "end"),
+)
+
+# Ground truth by prediction id, accepted whenever it arrives; one label per id (resending replaces).
+prediction_labels = sa.Table(
+    "prediction_labels",
+    metadata,
+    sa.Column("prediction_id", sa.String(64), primary_key=True),
+    sa.Column("label", sa.Text, nullable=False),  # JSON of the label (a class or a number)
+    sa.Column("received_at", Time, nullable=False),
+    sa.Index(None, "received_at"),
+)
+
+alert_rules = sa.Table(
+    "alert_rules",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", sa.String(250), nullable=False, unique=True),
+    sa.Column("monitor_id", Id, sa.ForeignKey("monitors.id"), nullable=False),
+    sa.Column("metric", sa.String(250), nullable=False),
+    sa.Column("condition", sa.JSON, nullable=False),
+    sa.Column("window", sa.JSON, nullable=True),  # None: the monitor's own window
+    sa.Column("min_samples", sa.Integer, nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(250), nullable=True),
+    sa.Column("runbook", sa.Text, nullable=True),
+    sa.Column("fire_after", sa.Integer, nullable=False),  # consecutive breaching windows to fire
+    sa.Column("resolve_after", sa.Integer, nullable=False),  # consecutive clear windows to resolve
+    sa.Column("channels", sa.JSON, nullable=False),
+    sa.Column("trigger", sa.JSON, nullable=True),  # {"pipeline": target, "params": {...}}
+    sa.Column("state", sa.JSON, nullable=False),  # hysteresis counters and the last evaluated window
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("rule_id", Id, sa.ForeignKey("alert_rules.id"), nullable=False),
+    sa.Column("monitor_id", Id, sa.ForeignKey("monitors.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # firing | acknowledged | resolved
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("metric", sa.String(250), nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("threshold", sa.JSON, nullable=False),
+    sa.Column("window_start", Time, nullable=False),
+    sa.Column("window_end", Time, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("notifications", sa.JSON, nullable=False),
+    sa.Column("pipeline_run_id", Id, nullable=True),
+    sa.Column("trigger_error", sa.Text, nullable=True),
+    sa.Column("fired_at", Time, nullable=False),
+    sa.Column("acknowledged_at", Time, nullable=True),
+    sa.Column("acknowledged_by", sa.String(250), nullable=True),
+    sa.Column("resolved_at", Time, nullable=True),
+    sa.Index(None, "monitor_id", "status"),
+)
