@@ -500,8 +500,10 @@ prediction_labels = sa.Table(
     metadata,
     sa.Column("prediction_id", sa.String(64), primary_key=True),
     sa.Column("label", sa.Text, nullable=False),  # JSON of the label (a class or a number)
+    sa.Column("matched", sa.Boolean, nullable=False),  # a logged prediction has this id (checked again later)
     sa.Column("received_at", Time, nullable=False),
     sa.Index(None, "received_at"),
+    sa.Index(None, "matched"),
 )
 
 alert_rules = sa.Table(

@@ -2,7 +2,7 @@
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-26 16:31:51.054087
+Create Date: 2026-11-26 16:34:10.055130
 """
 
 from __future__ import annotations
@@ -46,10 +46,12 @@ def upgrade() -> None:
         "prediction_labels",
         sa.Column("prediction_id", sa.String(length=64), nullable=False),
         sa.Column("label", sa.Text(), nullable=False),
+        sa.Column("matched", sa.Boolean(), nullable=False),
         sa.Column("received_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("prediction_id", name=op.f("pk_prediction_labels")),
     )
     with op.batch_alter_table("prediction_labels", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_prediction_labels_matched"), ["matched"], unique=False)
         batch_op.create_index(batch_op.f("ix_prediction_labels_received_at"), ["received_at"], unique=False)
 
     op.create_table(
@@ -136,6 +138,7 @@ def downgrade() -> None:
     op.drop_table("alert_rules")
     with op.batch_alter_table("prediction_labels", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_prediction_labels_received_at"))
+        batch_op.drop_index(batch_op.f("ix_prediction_labels_matched"))
 
     op.drop_table("prediction_labels")
     op.drop_table("monitors")
