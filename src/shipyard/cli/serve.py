@@ -7,13 +7,17 @@ moving the alias deploys nothing (``shipyard deploy`` does). Every worker proces
 its own :class:`~shipyard.serving.runtime.ServingRuntime`. One worker serves the app built in this
 process; several need an import string, so the configuration goes into ``SHIPYARD_SERVE_CONFIG``
 (JSON) and uvicorn calls :func:`app_factory` in each worker. The model trees are materialised (and
-verified) here first, so the workers only read the local cache.
+verified) here first, so the workers only read the local cache. With several workers,
+``PROMETHEUS_MULTIPROC_DIR`` points at a fresh temporary directory (removed on exit) before they start,
+so ``GET /metrics`` in any worker reports every worker (:mod:`shipyard.serving.metrics`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -178,7 +182,20 @@ def serve(
     for endpoint, _ in resolved:
         client.materialize_model(client.get_endpoint(endpoint).stable.digest)  # once: workers verify the cache
     os.environ[CONFIG_ENV] = json.dumps(config)
-    uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level)
+    # every worker keeps its metric values in files here; a fresh directory, so nothing stale is counted
+    from shipyard.serving.metrics import MULTIPROC_ENV
+
+    metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
+    previous = os.environ.get(MULTIPROC_ENV)
+    os.environ[MULTIPROC_ENV] = metrics_dir
+    try:
+        uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        if previous is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = previous
 
 
 def main() -> None:  # pragma: no cover - `python -m shipyard.cli.serve`, until `shipyard serve` is registered

@@ -28,6 +28,7 @@ from shipyard import __version__
 from shipyard.core.errors import InvalidInput, ShipyardError
 from shipyard.core.ids import new_id
 from shipyard.serving.endpoints import Endpoint, EndpointTable, ServedVersion
+from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.protocols import (
     ProtocolError,
     decode_mlflow,
@@ -87,10 +88,22 @@ def create_inference_app(
     ``max_body_bytes`` bounds request bodies (413 beyond it). ``prediction_log``, when given, gets
     ``record(endpoint=, model=, version=, variant=, request_id=, inputs=, outputs=, latency_ms=,
     routing=)`` after each successful prediction, off the request path; its failures are logged and
-    never reach the caller.
+    never reach the caller. System health is at ``GET /metrics`` (Prometheus) and ``GET /metrics.json``
+    (:mod:`shipyard.serving.metrics`).
     """
     table = endpoints if isinstance(endpoints, EndpointTable) else EndpointTable(endpoints)
     shadows = ShadowQueue()
+
+    def queue_lengths() -> dict[tuple[str, str], int]:
+        lengths: dict[tuple[str, str], int] = {}
+        for e in table:
+            router = e.router
+            served = (*router.versions, *((router.shadow,) if router.shadow is not None else ()))
+            lengths[(e.name, "batch")] = sum(s.batcher.queue_length for s in served if s.batcher is not None)
+            lengths[(e.name, "shadow")] = shadows.backlog_of(e.name)
+        return lengths
+
+    metrics = ServingMetrics(queue_lengths=queue_lengths)
 
     async def read_json(request: Request, oip: bool = False) -> Any:
         mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -171,12 +184,20 @@ def create_inference_app(
             data = to_model_input(served.signature, decode(body, served.signature))
             output = served.model.unchecked("predict")(data)
         except Exception:
-            observe(endpoint, router, variant, (time.perf_counter() - started) * 1000, True, None, pid)
+            seconds = time.perf_counter() - started
+            metrics.shadow(endpoint.name, served.model_name, served.version, seconds, True)
+            observe(endpoint, router, variant, seconds * 1000, True, None, pid)
             return
-        latency_ms = (time.perf_counter() - started) * 1000
+        seconds = time.perf_counter() - started
+        metrics.shadow(endpoint.name, served.model_name, served.version, seconds, False)
+        latency_ms = seconds * 1000
         observe(endpoint, router, variant, latency_ms, False, (output, primary), pid)
         if prediction_log is not None:
             record(endpoint, served, "shadow", {"rule": "shadow", "of": pid}, pid, data, output, latency_ms)
+
+    def submit_shadow(endpoint: Endpoint, *args: Any) -> None:
+        if not shadows.submit(shadow_predict, endpoint, *args, key=endpoint.name):
+            metrics.dropped(endpoint.name)
 
     async def predict(
         request: Request,
@@ -186,6 +207,38 @@ def create_inference_app(
         respond: Callable[[Any, ServedVersion, str, Any, Any], Any],
         outputs: Callable[[Any], tuple[str, ...]] | None = None,
     ) -> Response:
+        """Answer one prediction request, counted and timed in the metrics."""
+        started = time.perf_counter()
+        chosen: list[Any] = [served, ""]  # the version and variant that answer, once known
+        flight = metrics.in_flight(endpoint.name)
+        flight.inc()
+        status = 499  # cancelled: the client went away (nginx's code for it)
+        try:
+            response = await answer(request, endpoint, served, decode, respond, outputs, chosen)
+            status = response.status_code
+            return response
+        except Exception:
+            status = 500  # the app's error handler answers
+            raise
+        finally:
+            flight.dec()
+            served = chosen[0]
+            if served is None:
+                metrics.request(endpoint.name, "", "", chosen[1], status, time.perf_counter() - started)
+            else:
+                metrics.request(
+                    endpoint.name, served.model_name, served.version, chosen[1], status, time.perf_counter() - started
+                )
+
+    async def answer(
+        request: Request,
+        endpoint: Endpoint,
+        served: ServedVersion | None,
+        decode: Decoder,
+        respond: Callable[[Any, ServedVersion, str, Any, Any], Any],
+        outputs: Callable[[Any], tuple[str, ...]] | None,
+        chosen: list[Any],
+    ) -> Response:
         pid = new_id()
         started = time.perf_counter()
         headers = {"X-Prediction-Id": pid}
@@ -193,13 +246,14 @@ def create_inference_app(
         try:
             if served is not None:
                 headers["X-Model-Version"] = served.label
+                variant, routing = Variant("pinned", served, 1.0), {"rule": "pinned", "variant": "pinned"}
+                chosen[1] = "pinned"
             body = await read_json(request, oip=decode is decode_v2)
             if served is None:
                 variant, routing = router.choose(request.headers, body)
                 served = variant.served
+                chosen[0], chosen[1] = served, variant.name
                 headers["X-Model-Version"] = served.label
-            else:
-                variant, routing = Variant("pinned", served, 1.0), {"rule": "pinned", "variant": "pinned"}
             wanted = outputs(body) if outputs else ("predict",)
             data = to_model_input(served.signature, decode(body, served.signature))
             # `data` is validated against the signature now: the model's own methods need not check it again.
@@ -227,12 +281,14 @@ def create_inference_app(
             log.warning("model %s failed on prediction %s: %s: %s", served.label, pid, type(exc).__name__, exc)
             log.debug("traceback of prediction %s", pid, exc_info=True)
             observe(endpoint, router, variant, (time.perf_counter() - started) * 1000, True, None, pid)
+            metrics.prediction_error(endpoint.name, served.model_name, served.version, variant.name)
             return _error(500, f"model {served.label} failed: {type(exc).__name__}: {exc}", None, headers)
         latency_ms = (time.perf_counter() - started) * 1000
         try:
             content = respond(body, served, pid, results, endpoint)
         except Exception as exc:
             log.exception("cannot encode the output of %s", served.label)
+            metrics.prediction_error(endpoint.name, served.model_name, served.version, variant.name)
             return _error(500, f"cannot encode the output of model {served.label}: {exc}", None, headers)
         primary = results.get("predict", next(iter(results.values())))
         observe(endpoint, router, variant, latency_ms, False, primary, pid)
@@ -245,7 +301,7 @@ def create_inference_app(
                 BackgroundTask(record, endpoint, served, variant.name, routing, pid, data, primary, latency_ms)
             )
         if router.shadow is not None and router.wants_shadow():
-            tasks.append(BackgroundTask(shadows.submit, shadow_predict, endpoint, router, body, decode, pid, primary))
+            tasks.append(BackgroundTask(submit_shadow, endpoint, router, body, decode, pid, primary))
         background = None
         if len(tasks) == 1:
             background = tasks[0]
@@ -352,32 +408,41 @@ def create_inference_app(
             return _error_of(exc)
         return _json({"name": endpoint.name, "version": str(served.version), "ready": True})
 
+    def refused(name: str, exc: ShipyardError, started: float) -> Response:
+        """A prediction request for an unknown endpoint or version: counted, never labelled by what was asked."""
+        metrics.request(name if name in table else "", "", "", "", exc.status, time.perf_counter() - started)
+        return _error_of(exc, {"X-Prediction-Id": new_id()})
+
     async def infer(request: Request) -> Response:
+        started = time.perf_counter()
         try:
             endpoint, served = lookup(request.path_params["name"], request.path_params.get("version"))
         except ShipyardError as exc:
-            return _error_of(exc, {"X-Prediction-Id": new_id()})
+            return refused(request.path_params["name"], exc, started)
         return await predict(request, endpoint, served, decode_v2, v2, v2_outputs)
 
     # ------------------------------------------------------------------------------------------
     # simple JSON and MLflow
 
     async def endpoint_predict(request: Request) -> Response:
+        started = time.perf_counter()
         try:
             endpoint = table.get(request.path_params["name"])
         except ShipyardError as exc:
-            return _error_of(exc, {"X-Prediction-Id": new_id()})
+            return refused(request.path_params["name"], exc, started)
         return await predict(request, endpoint, None, decode_simple, plain)
 
     async def endpoint_invocations(request: Request) -> Response:
+        started = time.perf_counter()
         try:
             endpoint = table.get(request.path_params["name"])
         except ShipyardError as exc:
-            return _error_of(exc, {"X-Prediction-Id": new_id()})
+            return refused(request.path_params["name"], exc, started)
         return await predict(request, endpoint, None, decode_mlflow, plain)
 
     async def invocations(request: Request) -> Response:
         if len(table) != 1:
+            metrics.request("", "", "", "", 400, 0.0)
             return _error(
                 400,
                 f"this server has {len(table)} endpoints ({', '.join(table.names)}); "
@@ -416,6 +481,16 @@ def create_inference_app(
     async def ping(request: Request) -> Response:
         return _json({"status": "ok"})
 
+    # ------------------------------------------------------------------------------------------
+    # system health
+
+    async def metrics_text(request: Request) -> Response:
+        body, content_type = await run_in_threadpool(metrics.render, request.headers.get("accept"))
+        return Response(body, headers={"Content-Type": content_type})
+
+    async def metrics_json(request: Request) -> Response:
+        return _json(await run_in_threadpool(metrics.summary))
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         message = exc.detail if exc.status_code != 404 else f"no route {request.method} {request.url.path}"
@@ -442,13 +517,17 @@ def create_inference_app(
         Route("/invocations", invocations, methods=["POST"]),
         Route("/ping", ping),
         Route("/health", ping),
+        Route("/metrics", metrics_text),
+        Route("/metrics.json", metrics_json),
     ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        metrics.start()
         try:
             yield
         finally:
+            metrics.stop()
             shadows.close()
             for hook in on_shutdown:
                 hook()
@@ -459,4 +538,5 @@ def create_inference_app(
     app.state.endpoints = table
     app.state.prediction_log = prediction_log
     app.state.shadows = shadows
+    app.state.metrics = metrics
     return app

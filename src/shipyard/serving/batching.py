@@ -156,6 +156,11 @@ class MicroBatcher:
             "max_batch_size": self._max_seen,
         }
 
+    @property
+    def queue_length(self) -> int:
+        """Requests waiting for a batch (not yet dispatched to the model)."""
+        return len(self._queue)
+
     async def submit(self, data: pd.DataFrame | np.ndarray) -> Any:
         """Predict ``data`` as part of a batch; return its slice of the output (the model's own type)."""
         if self._closed:

@@ -27,11 +27,15 @@ class ShadowQueue:
         self.max_backlog = max_backlog
         self._lock = threading.Lock()
         self._backlog = 0
+        self._backlogs: dict[Any, int] = {}  # per key (the app's endpoint names)
         self._executor: ThreadPoolExecutor | None = None
         self.counters = {"submitted": 0, "dropped": 0, "done": 0, "failed": 0}
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> bool:
-        """Run ``fn(*args)`` on the shadow thread; False (and counted) when the backlog is full."""
+    def submit(self, fn: Callable[..., Any], *args: Any, key: Any = None) -> bool:
+        """Run ``fn(*args)`` on the shadow thread; False (and counted) when the backlog is full.
+
+        ``key`` (the endpoint) only sorts the backlog: :meth:`backlog_of` tells how many of its copies wait.
+        """
         with self._lock:
             if self._backlog >= self.max_backlog:
                 self.counters["dropped"] += 1
@@ -41,11 +45,16 @@ class ShadowQueue:
                     max_workers=1, thread_name_prefix="shipyard-shadow", initializer=_lowest_priority
                 )
             self._backlog += 1
+            self._backlogs[key] = self._backlogs.get(key, 0) + 1
             self.counters["submitted"] += 1
-        self._executor.submit(self._run, fn, args)
+        self._executor.submit(self._run, fn, args, key)
         return True
 
-    def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def backlog_of(self, key: Any) -> int:
+        """Copies submitted with ``key`` that were not answered yet (waiting or running)."""
+        return self._backlogs.get(key, 0)
+
+    def _run(self, fn: Callable[..., Any], args: tuple[Any, ...], key: Any = None) -> None:
         try:
             fn(*args)
             outcome = "done"
@@ -54,6 +63,11 @@ class ShadowQueue:
             outcome = "failed"
         with self._lock:
             self._backlog -= 1
+            left = self._backlogs[key] - 1
+            if left:
+                self._backlogs[key] = left
+            else:
+                del self._backlogs[key]
             self.counters[outcome] += 1
 
     def drain(self, timeout: float = 10.0) -> bool:
