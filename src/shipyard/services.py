@@ -13,6 +13,7 @@ from shipyard.core.settings import Settings
 from shipyard.data.service import DatasetService
 from shipyard.data.validation.service import ContractService
 from shipyard.deploy.service import DeploymentService
+from shipyard.monitoring.service import MonitoringService
 from shipyard.pipelines.jobs import JobService
 from shipyard.pipelines.schedules import ScheduleService
 from shipyard.pipelines.service import PipelineService
@@ -67,10 +68,16 @@ class Services:
         return PredictionSegmentService(self.db)
 
     @cached_property
+    def monitoring(self) -> MonitoringService:
+        return MonitoringService(self.db, self.artifacts, self.settings)
+
+    @cached_property
     def journal(self) -> JournalService:
         return JournalService(self.db)
 
     def close(self) -> None:
+        if "monitoring" in self.__dict__:
+            self.monitoring.close()
         self.db.dispose()
 
 
@@ -85,5 +92,6 @@ SERVICE_CLASSES: dict[str, type] = {
     "jobs": JobService,
     "deploy": DeploymentService,
     "predictions": PredictionSegmentService,
+    "monitoring": MonitoringService,
     "journal": JournalService,
 }

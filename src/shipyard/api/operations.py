@@ -16,6 +16,7 @@ from shipyard.api.contract_operations import CONTRACT_OPERATIONS
 from shipyard.api.data_operations import DATA_OPERATIONS
 from shipyard.api.deploy_operations import DEPLOY_OPERATIONS
 from shipyard.api.job_operations import JOB_OPERATIONS
+from shipyard.api.monitoring_operations import MONITORING_OPERATIONS
 from shipyard.api.operation import Operation
 from shipyard.api.pipeline_operations import PIPELINE_OPERATIONS
 from shipyard.api.schedule_operations import SCHEDULE_OPERATIONS
@@ -75,6 +76,7 @@ OPERATIONS: tuple[Operation, ...] = (
     + SCHEDULE_OPERATIONS
     + JOB_OPERATIONS
     + DEPLOY_OPERATIONS
+    + MONITORING_OPERATIONS
 )
 
 BY_NAME: dict[tuple[str, str], Operation] = {(op.service, op.name): op for op in OPERATIONS}

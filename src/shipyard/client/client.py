@@ -20,6 +20,7 @@ from shipyard.client.contracts import ContractsMixin
 from shipyard.client.data import DatasetsMixin
 from shipyard.client.deploy import DeployMixin
 from shipyard.client.metric_queue import MetricQueue, QueuedPoint
+from shipyard.client.monitoring import MonitoringMixin
 from shipyard.client.pipelines import PipelinesMixin
 from shipyard.client.schedules import SchedulesMixin
 from shipyard.core.context import reproducing
@@ -36,7 +37,7 @@ MODEL_DESCRIPTOR = "shipyard-model.json"
 MAX_WRITE = 20_000  # points per synchronous write call
 
 
-class Client(DatasetsMixin, ContractsMixin, PipelinesMixin, SchedulesMixin, DeployMixin):
+class Client(DatasetsMixin, ContractsMixin, PipelinesMixin, SchedulesMixin, DeployMixin, MonitoringMixin):
     """Talk to Shipyard. ``Client()`` reads ``SHIPYARD_URI`` / ``SHIPYARD_HOME`` / ``SHIPYARD_STORE_URI``."""
 
     def __init__(

@@ -235,3 +235,13 @@ def _end_open_runs() -> None:
             end_run()
         except Exception:
             break
+
+
+def log_predictions(df: Any, model: str, **kwargs: Any) -> list[str]:
+    """Log predictions scored offline into the prediction log (see ``Client.log_predictions``)."""
+    return get_client().log_predictions(df, model, **kwargs)
+
+
+def record_labels(labels: Any) -> Any:
+    """Ground truth by prediction id (see ``Client.record_labels``)."""
+    return get_client().record_labels(labels)

@@ -1,0 +1,300 @@
+"""One window's metrics from its logged predictions: drift against the reference, realised
+performance on the joined labels, the label-free estimate, health, concept drift and the
+multivariate check.
+
+Pure given its inputs (a frame of logged predictions with their labels, and the monitor's
+:class:`Context`); the service reads the rows and stores what this returns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shipyard.monitoring.drift import DriftResult, compare
+from shipyard.monitoring.profiles import Profile, ReferenceBins, profile_frame
+
+log = logging.getLogger("shipyard.monitoring")
+
+PREDICTION = "prediction"  # the name the prediction column is monitored under
+LABEL = "__label__"  # the joined ground truth, in frames handed to window_metrics
+INPUT_PREFIX = "in."
+PROBA_PREFIX = "proba."
+MIN_CONCEPT_LABELS = 30
+MIN_IMPORTANCE_LABELS = 100
+MIN_MULTIVARIATE_ROWS = 50
+
+
+@dataclass
+class Context:
+    """What a monitor knows about its reference and model, built once per run."""
+
+    task: str
+    columns: list[str]
+    bins: ReferenceBins
+    reference: Profile
+    options: dict[str, Any]
+    classes: list[str] = field(default_factory=list)
+    sample: pd.DataFrame | None = None  # reference rows: columns, prediction, label, proba.*
+    model: Any = None  # the loaded model version (for probabilities and importances), if it loads
+
+
+def features_of(predictions: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The monitored input columns of logged predictions (``in.<name>``), missing ones as nulls."""
+    out = {}
+    for name in columns:
+        source = INPUT_PREFIX + name
+        out[name] = predictions[source] if source in predictions.columns else pd.Series([None] * len(predictions))
+    return pd.DataFrame(out, index=predictions.index)
+
+
+def predicted_values(predictions: pd.DataFrame, task: str) -> pd.Series:
+    """The predicted value per row: the numeric ``prediction`` column, else the decoded ``output``."""
+    if "prediction" in predictions.columns and predictions["prediction"].notna().all() and len(predictions):
+        values = predictions["prediction"].astype("float64")
+    else:
+        values = predictions["output"].map(_decode_output) if "output" in predictions.columns else pd.Series([])
+    if task == "classification":
+        return values.map(_class_label)
+    return pd.to_numeric(values, errors="coerce")
+
+
+def _decode_output(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, dict) and "label" in value:
+        value = value["label"]
+    return value
+
+
+def _class_label(value: Any) -> Any:
+    """Classes compare as strings (a label sent as ``"1"`` matches a prediction of ``1`` or ``1.0``)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def window_metrics(
+    frame: pd.DataFrame, ctx: Context, full: bool = True, previous: pd.DataFrame | None = None
+) -> tuple[Profile, dict[str, Any], int]:
+    """The window's profile, metrics and labelled-row count. ``frame`` holds the logged predictions
+    (with ``__label__`` joined, None where no label arrived); ``full`` adds the costlier checks
+    (multivariate, importances, concept) that segments skip. ``previous`` (the window before, with
+    labels) lets the change detectors see a change that happens between two windows."""
+    rows = len(frame)
+    current = features_of(frame, ctx.columns)
+    current[PREDICTION] = predicted_values(frame, ctx.task).to_numpy() if rows else []
+    profile = profile_frame(current, ctx.bins)
+    metrics: dict[str, Any] = {"rows": rows}
+    if rows == 0:
+        metrics["status"] = "no data"
+        return profile, metrics, 0
+    opts = ctx.options
+    drift = compare(
+        ctx.reference,
+        profile,
+        method=opts.get("method"),
+        threshold=opts.get("thresholds"),
+        tests=bool(opts.get("tests", False)),
+    )
+    metrics["drift"] = drift_summary(drift, ctx.columns)
+    metrics["health"] = health(frame)
+    labels = frame[LABEL] if LABEL in frame.columns else pd.Series([None] * rows, index=frame.index)
+    has_label = labels.notna().to_numpy()
+    labelled = int(has_label.sum())
+    metrics["labels"] = {"labelled": labelled, "coverage": labelled / rows}
+    proba, classes = probabilities(frame, current, ctx)
+    y_pred = current[PREDICTION]
+    if labelled:
+        metrics["performance"] = performance(ctx.task, labels[has_label], y_pred[has_label], proba, has_label, classes)
+    if ctx.task == "classification" and proba is not None:
+        metrics["estimate"] = estimate(proba, classes, ctx)
+    if full:
+        if labelled >= MIN_CONCEPT_LABELS:
+            metrics["concept"] = concept(ctx, frame, current, labels, has_label, previous)
+        wants = opts.get("multivariate", "on_drift")
+        if (
+            rows >= MIN_MULTIVARIATE_ROWS
+            and ctx.sample is not None
+            and (wants == "always" or (wants == "on_drift" and drift.drifted))
+        ):
+            metrics["multivariate"] = multivariate(ctx, current)
+    return profile, metrics, labelled
+
+
+def drift_summary(drift: DriftResult, columns: list[str]) -> dict[str, Any]:
+    result = drift.to_dict()
+    features = [c for c in result["columns"] if c != PREDICTION]
+    drifted_features = [c for c in drift.drifted if c != PREDICTION]
+    return {
+        "share": len(drifted_features) / len(features) if features else 0.0,
+        "drifted": drifted_features,
+        "prediction_drift": PREDICTION in drift.drifted,
+        "dataset_drift": drift.dataset_drift,
+        "columns": result["columns"],
+    }
+
+
+def health(frame: pd.DataFrame) -> dict[str, Any]:
+    latency = pd.to_numeric(frame.get("latency_ms"), errors="coerce").dropna().to_numpy()
+    ts = frame["ts"].to_numpy()
+    span_s = max((int(ts.max()) - int(ts.min())) / 1000.0, 1e-3) if len(ts) else None
+    out: dict[str, Any] = {
+        "rows": len(frame),
+        "requests": int(frame["request_id"].nunique()) if "request_id" in frame.columns else len(frame),
+        "rows_per_second": len(frame) / span_s if span_s else None,
+    }
+    for q, name in ((50, "latency_p50_ms"), (95, "latency_p95_ms"), (99, "latency_p99_ms")):
+        out[name] = float(np.percentile(latency, q)) if len(latency) else None
+    return out
+
+
+def probabilities(frame: pd.DataFrame, current: pd.DataFrame, ctx: Context) -> tuple[np.ndarray | None, list[str]]:
+    """Class probabilities per row: logged ``proba.<class>`` columns, else the model's predict_proba on
+    the logged inputs (when the monitor could load the model), else None."""
+    if ctx.task != "classification":
+        return None, ctx.classes
+    logged = [c for c in frame.columns if c.startswith(PROBA_PREFIX)]
+    if logged:
+        classes = [c[len(PROBA_PREFIX) :] for c in logged]
+        return frame[logged].to_numpy(dtype="float64", na_value=np.nan), classes
+    if ctx.model is None or not ctx.classes or not ctx.options.get("estimate", True):
+        return None, ctx.classes
+    try:
+        proba = np.asarray(ctx.model.predict_proba(current[ctx.columns]), dtype="float64")
+    except Exception as exc:  # a model without probabilities, or inputs it refuses: no estimate
+        log.info("monitor: no probabilities from the model (%s)", exc)
+        return None, ctx.classes
+    if proba.ndim != 2 or proba.shape[1] != len(ctx.classes):
+        return None, ctx.classes
+    return proba, ctx.classes
+
+
+def performance(
+    task: str, y_true: pd.Series, y_pred: pd.Series, proba: np.ndarray | None, mask: np.ndarray, classes: list[str]
+) -> dict[str, Any]:
+    from shipyard.monitoring.performance import classification_metrics, regression_metrics
+
+    if task == "classification":
+        y_true = y_true.map(_class_label)
+        p = proba[mask] if proba is not None else None
+        return classification_metrics(list(y_true), list(y_pred), proba=p, classes=classes or None)
+    truth = pd.to_numeric(y_true, errors="coerce").to_numpy(dtype="float64")
+    pred = pd.to_numeric(y_pred, errors="coerce").to_numpy(dtype="float64")
+    ok = np.isfinite(truth) & np.isfinite(pred)
+    return regression_metrics(truth[ok], pred[ok])
+
+
+def estimate(proba: np.ndarray, classes: list[str], ctx: Context) -> dict[str, Any]:
+    from shipyard.monitoring.performance import estimate_classification
+
+    ref_proba = ref_true = None
+    sample = ctx.sample
+    if sample is not None and LABEL in sample.columns:
+        cols = [PROBA_PREFIX + c for c in classes]
+        ok = sample[LABEL].notna()
+        if ok.any() and all(c in sample.columns for c in cols):
+            ref_proba = sample.loc[ok, cols].to_numpy(dtype="float64")
+            ref_true = list(sample.loc[ok, LABEL].map(_class_label))
+    ok_rows = np.isfinite(proba).all(axis=1)
+    return estimate_classification(proba[ok_rows], classes, reference_proba=ref_proba, reference_true=ref_true)
+
+
+def _error_stream(ctx: Context, frame: pd.DataFrame, current: pd.DataFrame, labels: pd.Series, mask: np.ndarray):
+    order = np.argsort(frame["ts"].to_numpy()[mask], kind="stable")
+    return current[PREDICTION][mask].to_numpy()[order], labels[mask].to_numpy()[order]
+
+
+def concept(
+    ctx: Context,
+    frame: pd.DataFrame,
+    current: pd.DataFrame,
+    labels: pd.Series,
+    mask: np.ndarray,
+    previous: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Change detection on the labelled error stream (in time order; the previous window's stream
+    first, changes counted only inside this window), and, when the model is loaded and enough
+    labels exist, the stability of feature importances against the reference."""
+    from shipyard.monitoring.concept import detect_changes, importance_stability
+
+    y_pred, y_true = _error_stream(ctx, frame, current, labels, mask)
+    offset = 0
+    if previous is not None and len(previous) and LABEL in previous.columns:
+        prev_current = features_of(previous, ctx.columns)
+        prev_current[PREDICTION] = predicted_values(previous, ctx.task).to_numpy()
+        prev_mask = previous[LABEL].notna().to_numpy()
+        p_pred, p_true = _error_stream(ctx, previous, prev_current, previous[LABEL], prev_mask)
+        offset = len(p_pred)
+        y_pred, y_true = np.concatenate([p_pred, y_pred]), np.concatenate([p_true, y_true])
+    if ctx.task == "classification":
+        errors = [float(_class_label(t) != p) for t, p in zip(y_true, y_pred, strict=True)]
+        detector = ctx.options.get("concept_detector", "ddm")
+    else:
+        truth = pd.to_numeric(pd.Series(y_true), errors="coerce").to_numpy(dtype="float64")
+        errors = list(np.nan_to_num(np.abs(truth - np.asarray(y_pred, dtype="float64"))))
+        detector = ctx.options.get("concept_detector", "adwin")
+    detection = detect_changes(errors, detector).to_dict()
+    detection["changes"] = [i - offset for i in detection["changes"] if i >= offset]
+    detection["n"] = len(errors) - offset
+    detection["drifted"] = bool(detection["changes"])
+    out: dict[str, Any] = {"errors": detection, "drifted": detection["drifted"]}
+    sample = ctx.sample
+    if (
+        ctx.model is not None
+        and sample is not None
+        and LABEL in sample.columns
+        and int(mask.sum()) >= MIN_IMPORTANCE_LABELS
+        and ctx.options.get("importance", True)
+    ):
+        ref = sample[sample[LABEL].notna()]
+        cur_y = labels[mask]
+        ref_y = ref[LABEL]
+        if ctx.task == "classification":
+            cur_y, ref_y = cur_y.map(_class_label), ref_y.map(_class_label)
+
+            def predict(x: pd.DataFrame) -> Any:
+                return [_class_label(v) for v in np.asarray(ctx.model.predict(x)).tolist()]
+
+            scoring = "accuracy"
+        else:
+
+            def predict(x: pd.DataFrame) -> Any:
+                return np.asarray(ctx.model.predict(x), dtype="float64")
+
+            scoring = "neg_mean_absolute_error"
+        try:
+            stability = importance_stability(
+                predict,
+                ref[ctx.columns].head(2000),
+                list(ref_y.head(2000)),
+                current[ctx.columns][mask].head(2000),
+                list(cur_y.head(2000)),
+                scoring=scoring,
+                n_repeats=3,
+            )
+            out["importance"] = stability
+            out["drifted"] = out["drifted"] or not stability.get("stable", True)
+        except Exception as exc:  # importances are a diagnostic; the window's other metrics stand
+            log.info("monitor: importance stability skipped (%s)", exc)
+    return out
+
+
+def multivariate(ctx: Context, current: pd.DataFrame) -> dict[str, Any]:
+    from shipyard.monitoring.multivariate import domain_classifier
+
+    assert ctx.sample is not None
+    return domain_classifier(ctx.sample[ctx.columns], current[ctx.columns], max_rows=2000, folds=3)
