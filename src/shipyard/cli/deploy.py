@@ -184,27 +184,50 @@ def feedback(
     ] = None,
     metric: Annotated[str, typer.Option("--metric", "-m", help="Metric the values are of.")] = "reward",
     file: Annotated[
-        Path | None, typer.Option("--file", "-f", help="JSON Lines of {prediction_id, value[, metric]}.")
+        Path | None, typer.Option("--file", "-f", help="JSON Lines of {prediction_id, value[, metric]} (or label).")
     ] = None,
+    label: Annotated[
+        bool,
+        typer.Option("--label", "-l", help="The values are ground-truth labels (classes or numbers) for monitoring."),
+    ] = False,
 ) -> None:
-    """Report outcomes (business metrics or labels) by prediction id; the judge and A/B tests use them."""
+    """Report outcomes by prediction id: business metrics (the judge and A/B tests use them) or, with
+    --label, ground truth for monitoring (accepted days later; sending again replaces)."""
     st = state(ctx)
     items: list[dict[str, Any]] = []
     for pair in pairs or []:
         pid, sep, raw = pair.partition("=")
+        if not sep or not pid:
+            raise InvalidInput(f"feedback takes PREDICTION_ID=VALUE, not {pair!r}", field="pairs")
+        if label:
+            items.append({"prediction_id": pid, "label": _label_value(raw)})
+            continue
         try:
             items.append({"prediction_id": pid, "value": float(raw)})
         except ValueError:
             raise InvalidInput(f"feedback takes PREDICTION_ID=NUMBER, not {pair!r}", field="pairs") from None
-        if not sep or not pid:
-            raise InvalidInput(f"feedback takes PREDICTION_ID=NUMBER, not {pair!r}", field="pairs")
     if file is not None:
+        if not file.is_file():
+            raise InvalidInput(f"file {str(file)!r} does not exist", field="file")
         for number_, line in enumerate(file.read_text().splitlines(), 1):
             if line.strip():
                 try:
                     items.append(json.loads(line))
                 except json.JSONDecodeError as exc:
                     raise InvalidInput(f"{file}:{number_}: not JSON ({exc.msg})", field="file") from None
+    if label:
+        receipt = st.client.record_labels(items)
+        if st.json:
+            emit_json(receipt)
+            return
+        st.out.print(f"recorded {receipt.accepted} label(s) ({receipt.replaced} replaced an earlier one)")
+        if receipt.unknown_count:
+            st.err.print(
+                f"{receipt.unknown_count} id(s) match no logged prediction (stored, and matched if it shows up): "
+                + ", ".join(receipt.unknown[:5])
+                + (" ..." if receipt.unknown_count > 5 else "")
+            )
+        return
     result = st.client.record_feedback(items, metric)
     if st.json:
         emit_json(result)
@@ -216,6 +239,15 @@ def feedback(
             + ", ".join(result.unknown[:5])
             + (" ..." if len(result.unknown) > 5 else "")
         )
+
+
+def _label_value(raw: str) -> Any:
+    """A label from the command line: a number when it reads as one (``1``, ``0.5``), else the text."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+    return value if isinstance(value, int | float | bool) else raw
 
 
 # ----------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from shipyard.cli import (
     journal,
     metrics,
     models,
+    monitor,
     pipelines,
     runs,
     schedules,
@@ -122,6 +123,7 @@ pipelines.app.add_typer(schedules.app, name="schedule", help="Cron schedules of 
 app.add_typer(journal.app, name="journal", help="The audit journal: every change, in order.")
 app.add_typer(deploy.app, name="deploy", help="Roll model versions out to endpoints: canary, shadow, A/B, ...")
 app.command("feedback", help="Report outcomes by prediction id (business metrics, labels).")(deploy.feedback)
+app.add_typer(monitor.app, name="monitor", help="Monitoring: drift, performance with late labels, alerts, reports.")
 app.command("server", help="Run the Shipyard HTTP server.")(server.serve)
 app.command("serve", help="Serve registered models for inference (OIP v2, JSON, MLflow).")(serve.serve)
 app.command("scheduler", help="Run due pipeline schedules until stopped.")(schedules.scheduler)

@@ -233,9 +233,16 @@ class MonitoringService:
             tx.journal("monitor.deleted", "monitor", row.id, {"name": name})
 
     def _monitor_row(self, conn: sa.Connection, name: str) -> sa.Row:
+        """A monitor by name, or by the endpoint it watches when exactly one monitor watches it."""
         row = conn.execute(sa.select(t.monitors).where(t.monitors.c.name == name)).first()
         if row is None:
-            raise NotFound(f"monitor {name!r} does not exist")
+            watching = conn.execute(sa.select(t.monitors).where(t.monitors.c.endpoint == name)).all()
+            if len(watching) == 1:
+                return watching[0]
+            raise NotFound(
+                f"monitor {name!r} does not exist"
+                + (f" ({len(watching)} monitors watch endpoint {name!r}: name one)" if watching else "")
+            )
         return row
 
     # ------------------------------------------------------------------------------------------ reading
