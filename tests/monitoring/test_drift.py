@@ -82,7 +82,8 @@ def test_binned_wasserstein_and_ks_track_the_exact_ones(seed, shift, scale, n, d
     assert c.metrics["wasserstein"] == pytest.approx(exact, rel=0.01, abs=0.01)
     assert c.metrics["wasserstein"] <= exact + 1e-9
     d = stats.ks_2samp(a, b).statistic
-    assert d - 0.012 <= c.metrics["ks"] <= d + 1e-9
+    # D is read at the fine edges: it may miss up to one fine bin's mass (≤ ~0.017 at scale 0.3).
+    assert d - 0.025 <= c.metrics["ks"] <= d + 1e-9
 
 
 def test_no_false_alarms_on_large_samples_from_the_same_distribution() -> None:

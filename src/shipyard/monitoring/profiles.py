@@ -34,8 +34,13 @@ update feeds it at most ``UNSEEN_PER_UPDATE`` distinct values).
 
 Speed: an update is vectorised (``np.searchsorted`` on the fine edges, two ``np.bincount``, the KLL
 batch update — itself ~34 M values/s, so the sketch is kept rather than replaced by a reservoir);
-far above the 1 M values/s per core needed for a serving stream (measured: see RATES below).
-Categorical updates cost one ``value_counts`` plus work per distinct value.
+far above the 1 M values/s per core needed for a serving stream. Measured on one core of a shared,
+busy 2-core machine (so pessimistic): one numeric column, 1 M values: 7.8 M values/s in one batch,
+9.4 M/s in 10k-row batches (``searchsorted`` ~60 % of the time, KLL ~35 %); 20 numeric + 5
+categorical columns at 1 M rows: 6.1 M values/s (0.24 M rows/s) in one batch, 5.7 M values/s in
+10k-row batches. Categorical updates cost one ``value_counts`` plus work per distinct value. Merging
+two 25-column profiles takes ~1 ms; a serialised 25-column profile is ~240 KB of JSON (mostly the
+KLL sketches).
 
 Serialised profiles (``to_dict``) are plain JSON — no NaN or ±inf (None instead) — with sketches
 as base64 strings, and name the digest of the bins they were counted on, so profiles on different
