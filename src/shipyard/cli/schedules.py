@@ -97,7 +97,7 @@ def scheduler(
     interval: Annotated[float, typer.Option("--interval", help="Seconds between checks for due schedules.")] = 30.0,
     once: Annotated[bool, typer.Option("--once", help="Check once, run what is due, and exit.")] = False,
 ) -> None:
-    """Run due pipeline schedules until stopped (Ctrl-C / SIGTERM)."""
+    """Run due pipeline schedules and due monitors until stopped (Ctrl-C / SIGTERM)."""
     from shipyard.pipelines.scheduler import Firing, Scheduler
 
     st = state(ctx)
@@ -115,7 +115,7 @@ def scheduler(
             )
 
     import_from_cwd()
-    runner = Scheduler(st.client, interval=interval, on_firing=report)
+    runner = Scheduler(st.client, interval=interval, on_firing=report, monitors=True)
     if once:
         runner.tick()
         return

@@ -35,7 +35,7 @@ def app_factory() -> FastAPI:
     return create_app(server_settings())
 
 
-def _start_scheduler(settings: Settings, interval: float) -> None:
+def _start_scheduler(settings: Settings, interval: float, schedules: bool = True, monitors: bool = False) -> None:
     """Run the schedule loop in a daemon thread of this (the main) process, over the server's own store.
 
     Claims are compare-and-set in the store, so this may run beside `shipyard scheduler` processes or
@@ -47,8 +47,9 @@ def _start_scheduler(settings: Settings, interval: float) -> None:
     from shipyard.pipelines.scheduler import Scheduler
 
     client = Client("", home=settings.home, store_uri=settings.store_uri, artifact_uri=settings.artifact_uri)
-    runner = Scheduler(client, interval=interval)
-    threading.Thread(target=runner.run_forever, name="shipyard-scheduler", daemon=True).start()
+    runner = Scheduler(client, interval=interval, schedules=schedules, monitors=monitors)
+    name = "shipyard-scheduler" if schedules else "shipyard-monitors"
+    threading.Thread(target=runner.run_forever, name=name, daemon=True).start()
 
 
 def _redact(uri: str) -> str:
@@ -67,6 +68,12 @@ def serve(
     scheduler_interval: Annotated[
         float, typer.Option("--scheduler-interval", min=0.05, help="Seconds between schedule checks.")
     ] = 30.0,
+    monitors: Annotated[
+        bool, typer.Option("--monitors/--no-monitors", help="Run monitors that have a schedule (shipyard monitor).")
+    ] = True,
+    monitor_interval: Annotated[
+        float, typer.Option("--monitor-interval", min=0.05, help="Seconds between checks for due monitors.")
+    ] = 10.0,
 ) -> None:
     """Run the Shipyard HTTP server (API under /api/v1, OpenAPI at /docs, /health)."""
     import uvicorn
@@ -85,6 +92,8 @@ def serve(
     )
     if scheduler:
         _start_scheduler(settings, scheduler_interval)
+    if monitors:
+        _start_scheduler(settings, monitor_interval, schedules=False, monitors=True)
     if workers == 1:
         app = create_app(settings)
         try:

@@ -88,12 +88,17 @@ def _class_label(value: Any) -> Any:
 
 
 def window_metrics(
-    frame: pd.DataFrame, ctx: Context, full: bool = True, previous: pd.DataFrame | None = None
+    frame: pd.DataFrame,
+    ctx: Context,
+    full: bool = True,
+    previous: pd.DataFrame | None = None,
+    earlier: dict[str, Any] | None = None,
 ) -> tuple[Profile, dict[str, Any], int]:
     """The window's profile, metrics and labelled-row count. ``frame`` holds the logged predictions
     (with ``__label__`` joined, None where no label arrived); ``full`` adds the costlier checks
     (multivariate, importances, concept) that segments skip. ``previous`` (the window before, with
-    labels) lets the change detectors see a change that happens between two windows."""
+    labels) lets the change detectors see a change that happens between two windows. ``earlier`` (the
+    window's metrics from before its labels arrived) saves recomputing what labels cannot change."""
     rows = len(frame)
     current = features_of(frame, ctx.columns)
     current[PREDICTION] = predicted_values(frame, ctx.task).to_numpy() if rows else []
@@ -242,7 +247,7 @@ def concept(
         y_pred, y_true = np.concatenate([p_pred, y_pred]), np.concatenate([p_true, y_true])
     if ctx.task == "classification":
         errors = [float(_class_label(t) != p) for t, p in zip(y_true, y_pred, strict=True)]
-        detector = ctx.options.get("concept_detector", "ddm")
+        detector = ctx.options.get("concept_detector", "adwin")
     else:
         truth = pd.to_numeric(pd.Series(y_true), errors="coerce").to_numpy(dtype="float64")
         errors = list(np.nan_to_num(np.abs(truth - np.asarray(y_pred, dtype="float64"))))

@@ -322,7 +322,9 @@ class MonitoringService:
         new_windows = self._due_windows(row, cursor, now - grace)
         for start, end, frame in new_windows:
             computed.extend(self._compute_and_store(row, ctx, start, end, frame))
-        relabelled = self._relabel(row, ctx, now, {(w.start, w.end) for w in computed})
+        labels_since = cursor.get("labels_at")
+        cursor["labels_at"] = now_ms()  # labels stored from here on are the next run's to apply
+        relabelled = self._relabel(row, ctx, now, labels_since, {(w.start, w.end) for w in computed})
         self._match_labels(now)
         fired, resolved = self._judge_rules(row, now)
         with self.db.write() as tx:
@@ -392,7 +394,13 @@ class MonitoringService:
         return out
 
     def _compute_and_store(
-        self, row: sa.Row, ctx: Context, start: int, end: int, frame: pd.DataFrame
+        self,
+        row: sa.Row,
+        ctx: Context,
+        start: int,
+        end: int,
+        frame: pd.DataFrame,
+        earlier: dict[str, Any] | None = None,
     ) -> list[WindowResult]:
         frame = self._with_labels(frame)
         parts: list[tuple[str, pd.DataFrame, bool]] = [("", frame, True)]
@@ -414,7 +422,11 @@ class MonitoringService:
         stored = []
         for segment, part, full in parts:
             profile, metrics, labelled = compute.window_metrics(
-                part.reset_index(drop=True), ctx, full=full, previous=previous if full else None
+                part.reset_index(drop=True),
+                ctx,
+                full=full,
+                previous=previous if full else None,
+                earlier=earlier if full else None,
             )
             values = {
                 "monitor_id": row.id,
@@ -435,18 +447,19 @@ class MonitoringService:
             tx.conn.execute(t.monitor_windows.insert(), stored)
         return results
 
-    def _relabel(self, row: sa.Row, ctx: Context, now: int, skip: set[tuple[int, int]]) -> list[WindowResult]:
+    def _relabel(
+        self, row: sa.Row, ctx: Context, now: int, since: int | None, skip: set[tuple[int, int]]
+    ) -> list[WindowResult]:
         """Recompute the stored windows (within the label horizon) holding predictions whose labels
         arrived since the last run."""
-        since = row.last_run_at
         if since is None:
             return []
         with self.db.read() as conn:
             c = t.prediction_labels.c
-            new_ids = set(conn.execute(sa.select(c.prediction_id).where(c.received_at > since)).scalars())
+            new_ids = set(conn.execute(sa.select(c.prediction_id).where(c.received_at >= since)).scalars())
             w = t.monitor_windows.c
             windows = conn.execute(
-                sa.select(w.start, w.end)
+                sa.select(w.start, w.end, w.metrics)
                 .where(w.monitor_id == row.id, w.segment == "", w.end > now - LABEL_HORIZON_MS)
                 .order_by(w.start)
             ).all()
@@ -458,13 +471,13 @@ class MonitoringService:
             return []
         out: list[WindowResult] = []
         ts = hit["ts"].to_numpy()
-        for start, end in windows:
+        for start, end, earlier in windows:
             if (start, end) in skip or not ((ts >= start) & (ts < end)).any():
                 continue
             part = frame[(frame["ts"] >= start) & (frame["ts"] < end)].reset_index(drop=True)
             if row.window["kind"] == "count":
                 part = part.head(int(row.window["rows"]))
-            out.extend(self._compute_and_store(row, ctx, start, end, part))
+            out.extend(self._compute_and_store(row, ctx, start, end, part, earlier=earlier))
         return out
 
     # ------------------------------------------------------------------------------------------ series
@@ -614,13 +627,17 @@ class MonitoringService:
             query = sa.select(c.prediction_id).where(c.matched.is_(False)).order_by(c.received_at).limit(limit)
             return list(conn.execute(query).scalars())
 
-    def _logged_ids(self, ids: list[str], since: int | None = None) -> set[str]:
-        """Which of ``ids`` the prediction log holds (a DuckDB scan of the id column only)."""
+    def _logged_ids(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` the prediction log holds: a DuckDB scan of the id column of the segments
+        written within the label horizon (by when they were written, so backfilled logs count)."""
         import duckdb
 
-        from shipyard.serving.prediction_log import list_segments
-
-        segments = list_segments(self.db, since=since if since is not None else now_ms() - LABEL_HORIZON_MS)
+        s = t.prediction_segments.c
+        with self.db.read() as conn:
+            segments = [
+                {"digest": d}
+                for d in conn.execute(sa.select(s.digest).where(s.created_at >= now_ms() - LABEL_HORIZON_MS)).scalars()
+            ]
         if not segments or not ids:
             return set()
         digests = list(dict.fromkeys(s["digest"] for s in segments))
@@ -1095,11 +1112,23 @@ class MonitoringService:
                 continue
             if monitor.last_run_at is not None and monitor.last_run_at + monitor.schedule_seconds * 1000 > now:
                 continue
+            if not self._claim(monitor, now):
+                continue  # another server or scheduler took this run
             try:
                 runs.append(self.run_monitor(monitor.name, now=now))
             except Exception as exc:  # one broken monitor must not stop the others
                 log.warning("monitor %s: run failed: %s", monitor.name, exc)
         return runs
+
+    def _claim(self, monitor: Monitor, now: int) -> bool:
+        """Compare-and-set on the monitor's last run, so side-by-side servers run it once."""
+        m = t.monitors.c
+        seen = m.last_run_at.is_(None) if monitor.last_run_at is None else m.last_run_at == monitor.last_run_at
+        with self.db.write() as tx:
+            claimed = tx.conn.execute(
+                t.monitors.update().where(m.id == monitor.id, seen).values(last_run_at=now, updated_at=now)
+            ).rowcount
+        return bool(claimed)
 
 
 HEADLINE_SERIES = (

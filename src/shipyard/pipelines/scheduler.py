@@ -1,4 +1,5 @@
-"""The scheduler loop: claim due schedule occurrences and start their pipeline runs.
+"""The scheduler loop: claim due schedule occurrences and start their pipeline runs (and, when
+asked, run the monitors whose schedule is due).
 
 ``shipyard scheduler`` runs :meth:`Scheduler.run_forever`. Each tick lists the schedules, claims
 the due occurrences of each (a compare-and-set in the store, so several schedulers may run side
@@ -49,8 +50,12 @@ class Scheduler:
         interval: float = 30.0,
         launch: Callable[[Any, Schedule, int], Any] = launch_pipeline,
         on_firing: Callable[[Firing], None] | None = None,
+        schedules: bool = True,
+        monitors: bool = False,
     ):
         self.client = client
+        self.schedules = schedules
+        self.monitors = monitors
         self.interval = interval
         self.launch = launch
         self.on_firing = on_firing
@@ -59,6 +64,13 @@ class Scheduler:
     def tick(self, now: int | None = None) -> list[Firing]:
         now = now_ms() if now is None else now
         firings: list[Firing] = []
+        if self.monitors:
+            try:
+                self.client.run_due_monitors(now)
+            except Exception as exc:  # monitoring must not stop the schedules (nor the other way round)
+                log.warning("due monitors: %s", exc)
+        if not self.schedules:
+            return firings
         for schedule in self.client.list_schedules():
             if not schedule.enabled or schedule.next_run_at > now:
                 continue
