@@ -198,7 +198,8 @@ def feedback(
     for pair in pairs or []:
         pid, sep, raw = pair.partition("=")
         if not sep or not pid:
-            raise InvalidInput(f"feedback takes PREDICTION_ID=VALUE, not {pair!r}", field="pairs")
+            shape = "PREDICTION_ID=LABEL" if label else "PREDICTION_ID=NUMBER"
+            raise InvalidInput(f"feedback takes {shape}, not {pair!r}", field="pairs")
         if label:
             items.append({"prediction_id": pid, "label": _label_value(raw)})
             continue

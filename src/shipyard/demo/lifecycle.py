@@ -120,6 +120,9 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
     from shipyard.demo.rollout import ENDPOINT, run_rollouts
 
     rollouts = run_rollouts(client, test, TARGET, console)
+    from shipyard.demo.monitoring import MONITOR, run_monitoring
+
+    monitoring = run_monitoring(client, frame, TARGET, console)
     home_flag = f" --home {client.settings.home}" if home else ""
     console.print("\nWhere to look next:")
     for command in (
@@ -135,6 +138,9 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
         f"shipyard{home_flag} deploy history {ENDPOINT}",
         f"shipyard{home_flag} deploy status {ENDPOINT}",
         f"shipyard{home_flag} serve {ENDPOINT}   # then POST http://127.0.0.1:8000/endpoints/{ENDPOINT}/predict",
+        f"shipyard{home_flag} monitor windows {MONITOR}",
+        f"shipyard{home_flag} monitor alerts",
+        f"shipyard{home_flag} monitor report {MONITOR} --window 1d",
         f"shipyard{home_flag} journal tail --limit 20",
         f"shipyard{home_flag} server   # then open http://127.0.0.1:8080/docs",
     ):
@@ -155,4 +161,5 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
         "pipeline_run_id": built_by.id,
         "cached_steps": cached,
         **{f"deploy_{k}": v for k, v in rollouts.items()},
+        **{f"monitor_{k}": v for k, v in monitoring.items()},
     }
