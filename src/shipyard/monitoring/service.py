@@ -307,6 +307,22 @@ class MonitoringService:
             model=model,
         )
 
+    # Profiles are stored as compressed blobs (a 25-column profile is ~200 KB of JSON, mostly quantile
+    # sketches), the window row keeps the digest: the database stays small and merges read only blobs.
+    def _put_profile(self, profile: Profile) -> dict[str, Any]:
+        import zlib
+
+        data = zlib.compress(json.dumps(profile.to_dict(), separators=(",", ":")).encode(), 6)
+        digest, _ = self.artifacts.put_bytes(data)
+        return {"blob": digest, "rows": profile.rows}
+
+    def _get_profile(self, stored: dict[str, Any], bins: ReferenceBins) -> Profile:
+        import zlib
+
+        if "blob" not in stored:
+            return Profile.from_dict(stored, bins)
+        return Profile.from_dict(json.loads(zlib.decompress(self.artifacts.read_bytes(stored["blob"]))), bins)
+
     # ------------------------------------------------------------------------------------------ runs
 
     def run_monitor(self, name: str, now: int | None = None) -> MonitorRun:
@@ -435,7 +451,7 @@ class MonitoringService:
                 "end": end,
                 "rows": len(part),
                 "labelled": labelled,
-                "profile": profile.to_dict(),
+                "profile": self._put_profile(profile),
                 "metrics": metrics,
                 "computed_at": now,
             }
@@ -539,7 +555,7 @@ class MonitoringService:
         reference = Profile.from_dict(row.reference_profile, bins)
         merged = Profile.empty(bins)
         for w in windows:
-            merged = merged.merge(Profile.from_dict(w["profile"], bins))
+            merged = merged.merge(self._get_profile(w["profile"], bins))
         total = sum(w["rows"] for w in windows)
         labelled = sum(w["labelled"] for w in windows)
         metrics: dict[str, Any] = {"rows": total}
@@ -1086,7 +1102,7 @@ class MonitoringService:
         reference = Profile.from_dict(row.reference_profile, bins)
         merged = Profile.empty(bins)
         for w in stored:
-            merged = merged.merge(Profile.from_dict(w["profile"], bins))
+            merged = merged.merge(self._get_profile(w["profile"], bins))
         out = {}
         for column, ref_col in reference.columns.items():
             cur_col = merged.columns.get(column)
