@@ -20,6 +20,12 @@ def test_demo_runs_end_to_end_twice(tmp_path: Path) -> None:
     # the challenger's canary is promoted by the judge; the faulty release is rolled back on live errors
     assert (first["deploy_canary"], first["deploy_faulty_canary"]) == ("promoted", "rolled_back")
     assert first["deploy_faulty_outcome"].startswith("judge failed: fail: error_rate")
+    # monitoring: the drift from hour 8 is found on the size features, fires the drift alert (and the
+    # accuracy alert on the labelled drifted hours), and the alert's retraining pipeline succeeded
+    assert "breast-cancer-batch-drift" in first["monitor_alerts"]
+    assert {"mean radius", "worst radius"} <= set(first["monitor_drifted"])
+    assert first["monitor_retraining_run"]
+    assert Path(first["monitor_report"]).read_text().startswith("<!doctype html>")
     text = out.getvalue()
     assert "champion" in text and first["digest"] in text and "Lineage of the champion" in text
 

@@ -72,7 +72,12 @@ def render_html(report: MonitorReport) -> str:
     figures: list[str] = []
 
     def add(fig: Any) -> None:
-        fig.update_layout(height=320, margin={"l": 50, "r": 20, "t": 50, "b": 60}, template="plotly_white")
+        fig.update_layout(
+            height=340,
+            margin={"l": 50, "r": 50, "t": 50, "b": 40},
+            template="plotly_white",
+            legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
+        )
         figures.append(fig.to_html(full_html=False, include_plotlyjs=False))
 
     # metrics over time, with label coverage
@@ -101,7 +106,15 @@ def render_html(report: MonitorReport) -> str:
                     yaxis="y2",
                 )
             )
-            fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "range": [0, 1], "title": "coverage"})
+            fig.update_layout(
+                yaxis2={
+                    "overlaying": "y",
+                    "side": "right",
+                    "range": [0, 1],
+                    "title": "label coverage",
+                    "tickformat": ".0%",
+                }
+            )
         for alert in report.alerts:
             if alert.metric == metric:
                 fig.add_vline(x=ms_to_iso(alert.window_start), line_dash="dash", line_color="red")
