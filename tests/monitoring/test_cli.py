@@ -158,11 +158,6 @@ def test_rules_alerts_ack_resolve_and_delete_rule(cli: Invoke, world: tuple[Worl
     assert_one_line_error(cli("monitor", "delete-rule", "never-existed"), "alert rule 'never-existed' does not exist")
 
 
-@pytest.mark.xfail(
-    reason="BUG: MonitoringService.delete_alert_rule looks the rule up without `enabled IS TRUE`, so deleting "
-    "an already deleted rule succeeds instead of NotFound",
-    strict=True,
-)
 def test_deleting_a_deleted_rule_is_not_found(cli: Invoke, world: tuple[World, dict[str, int]]) -> None:
     _create(cli)
     ok(cli("monitor", "rule", "r", "-m", "watch", "--metric", "drift.share", "--when", "> 0.2"))
@@ -170,12 +165,6 @@ def test_deleting_a_deleted_rule_is_not_found(cli: Invoke, world: tuple[World, d
     assert_one_line_error(cli("monitor", "delete-rule", "r"), "alert rule 'r' does not exist")
 
 
-@pytest.mark.xfail(
-    reason="BUG: alert_rules.name is UNIQUE and a deleted rule is only disabled, so a deleted rule's name can "
-    "never be used again; and create_alert_rule does not check for an existing name, so the refusal reads "
-    "'a concurrent change conflicts with this one (UNIQUE constraint failed...); retry'",
-    strict=True,
-)
 def test_a_deleted_rule_name_can_be_used_again_and_duplicates_are_named(
     cli: Invoke, world: tuple[World, dict[str, int]]
 ) -> None:

@@ -742,6 +742,10 @@ class MonitoringService:
         now = now_ms()
         with self.db.write() as tx:
             mon = self._monitor_row(tx.conn, monitor)
+            if tx.conn.execute(sa.select(t.alert_rules.c.id).where(t.alert_rules.c.name == name)).first():
+                from shipyard.core.errors import AlreadyExists
+
+                raise AlreadyExists(f"alert rule {name!r} already exists")
             values = {
                 "id": new_id(),
                 "name": name,
@@ -787,7 +791,8 @@ class MonitoringService:
         """Delete a rule; its alerts are resolved (kept for the record)."""
         now = now_ms()
         with self.db.write() as tx:
-            row = tx.conn.execute(sa.select(t.alert_rules).where(t.alert_rules.c.name == name)).first()
+            r = t.alert_rules.c
+            row = tx.conn.execute(sa.select(t.alert_rules).where(r.name == name, r.enabled.is_(True))).first()
             if row is None:
                 raise NotFound(f"alert rule {name!r} does not exist")
             a = t.alerts.c
@@ -796,8 +801,11 @@ class MonitoringService:
                 .where(a.rule_id == row.id, a.status != "resolved")
                 .values(status="resolved", resolved_at=now)
             )
+            # kept for its alerts' sake under a name no user can give ('@' is refused), freeing the name
             tx.conn.execute(
-                t.alert_rules.update().where(t.alert_rules.c.id == row.id).values(enabled=False, updated_at=now)
+                t.alert_rules.update()
+                .where(r.id == row.id)
+                .values(enabled=False, name=f"{name}@deleted-{row.id[:8]}", updated_at=now)
             )
             tx.journal("alert_rule.deleted", "alert_rule", row.id, {"name": name})
 
