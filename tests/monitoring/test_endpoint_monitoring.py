@@ -147,12 +147,6 @@ def test_drift_then_realised_performance_on_a_served_endpoint(sdk: Client, serve
     assert merged.metrics["performance"]["accuracy"] == pytest.approx(expected)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a label sent by the id a response gives (X-Prediction-Id, body 'id' — what docs/serving.md "
-    "and docs/deployments.md say to report outcomes by) never matches: the log stores '{request_id}-{row}' "
-    "(serving/prediction_log.py _row), and MonitoringService._logged_ids/_with_labels match prediction_id only",
-    strict=True,
-)
 def test_labels_sent_by_the_response_id_are_matched(sdk: Client, served: Served) -> None:
     ids, y = served.send(30)
     served.flush()

@@ -272,10 +272,15 @@ class MonitoringService:
             frame = frame.copy()
             frame[LABEL] = pd.Series(dtype=object)
             return frame
+        # A label may name the row (``<request id>-<row>``) or, for a one-row request, the request: the
+        # id the server answered with (X-Prediction-Id), which is what callers have at hand.
+        single = frame["request_id"].map(frame["request_id"].value_counts()) == 1
         with self.db.read() as conn:
-            labels = self._labels(conn, frame["prediction_id"])
+            labels = self._labels(conn, list(frame["prediction_id"]) + list(frame.loc[single, "request_id"]))
         frame = frame.copy()
-        frame[LABEL] = frame["prediction_id"].map(labels)
+        by_row = frame["prediction_id"].map(labels)
+        by_request = frame["request_id"].map(labels).where(single)
+        frame[LABEL] = by_row.where(by_row.notna(), by_request)
         return frame
 
     def _context(self, row: sa.Row) -> Context:
@@ -482,7 +487,7 @@ class MonitoringService:
         if not new_ids or not windows:
             return []
         frame = self._read(row.endpoint, row.model, row.version, windows[0].start, windows[-1].end)
-        hit = frame[frame["prediction_id"].isin(new_ids)]
+        hit = frame[frame["prediction_id"].isin(new_ids) | frame["request_id"].isin(new_ids)]
         if hit.empty:
             return []
         out: list[WindowResult] = []
@@ -672,11 +677,19 @@ class MonitoringService:
                 tables = []
                 for i, digest in enumerate(digests):
                     con.register(
-                        f"s{i}", pq.read_table(io.BytesIO(self.artifacts.read_bytes(digest)), columns=["prediction_id"])
+                        f"s{i}",
+                        pq.read_table(
+                            io.BytesIO(self.artifacts.read_bytes(digest)), columns=["prediction_id", "request_id"]
+                        ),
                     )
-                    tables.append(f"SELECT prediction_id FROM s{i}")
+                    tables.append(f"SELECT prediction_id, request_id FROM s{i}")
                 source, params = "(" + " UNION ALL ".join(tables) + ")", {}
-            sql = f"SELECT DISTINCT p.prediction_id FROM {source} p JOIN wanted w USING (prediction_id)"
+            # a label names a row, or (the id the server answered with) the request
+            sql = (
+                f"WITH logged AS (SELECT prediction_id, request_id FROM {source}) "
+                "SELECT prediction_id FROM wanted WHERE prediction_id IN (SELECT prediction_id FROM logged) "
+                "OR prediction_id IN (SELECT request_id FROM logged)"
+            )
             return {r[0] for r in con.execute(sql, params).fetchall()}
         finally:
             con.close()
