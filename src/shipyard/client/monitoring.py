@@ -106,6 +106,10 @@ class MonitoringMixin:
     def run_monitor(self, name: str, now: int | None = None) -> MonitorRun:
         return self._call("monitoring", "run_monitor", name=name, now=now)
 
+    def run_due_monitors(self, now: int | None = None) -> list[MonitorRun]:
+        """Run every monitor whose schedule is due (what the server's and the scheduler's loops call)."""
+        return self._call("monitoring", "run_due_monitors", now=now)
+
     def monitor_windows(
         self, name: str, segment: str | None = "", since: int | None = None, until: int | None = None, limit: int = 1000
     ) -> list[WindowResult]:

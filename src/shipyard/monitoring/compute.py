@@ -124,6 +124,9 @@ def window_metrics(
     proba, classes = probabilities(frame, current, ctx)
     y_pred = current[PREDICTION]
     if labelled:
+        mismatched = label_mismatches(ctx.task, labels[has_label], classes)
+        if mismatched:
+            metrics["labels"]["mismatched"] = mismatched
         metrics["performance"] = performance(ctx.task, labels[has_label], y_pred[has_label], proba, has_label, classes)
     if ctx.task == "classification" and proba is not None:
         metrics["estimate"] = estimate(proba, classes, ctx)
@@ -186,6 +189,25 @@ def probabilities(frame: pd.DataFrame, current: pd.DataFrame, ctx: Context) -> t
     if proba.ndim != 2 or proba.shape[1] != len(ctx.classes):
         return None, ctx.classes
     return proba, ctx.classes
+
+
+def label_mismatches(task: str, labels: pd.Series, classes: list[str]) -> dict[str, Any] | None:
+    """Labels of the wrong type for the task: classes the model does not know, or non-numbers for a
+    regression. Counted and shown with examples, so a feed sending the wrong field is visible."""
+    if task == "classification":
+        if not classes:
+            return None
+        known = set(classes)
+        wrong = labels.map(_class_label)
+        wrong = wrong[~wrong.isin(known)]
+        reason = f"not one of the model's classes {sorted(known)[:10]}"
+    else:
+        numbers = pd.to_numeric(labels, errors="coerce")
+        wrong = labels[numbers.isna() | ~np.isfinite(numbers.astype("float64"))]
+        reason = "not a number (a regression needs numeric labels; these rows are left out)"
+    if wrong.empty:
+        return None
+    return {"count": int(len(wrong)), "examples": sorted({str(v) for v in wrong})[:5], "reason": reason}
 
 
 def performance(

@@ -29,6 +29,12 @@ def summary_lines(report: MonitorReport) -> list[str]:
         return lines
     metrics = cur.metrics
     lines.append(f"predictions: {cur.rows}   labelled: {cur.labelled} ({_pct(cur.coverage)} label coverage)")
+    mismatched = (metrics.get("labels") or {}).get("mismatched")
+    if mismatched:
+        lines.append(
+            f"labels of the wrong type: {mismatched['count']} ({mismatched['reason']}), e.g. "
+            + ", ".join(mismatched["examples"])
+        )
     drift = metrics.get("drift") or {}
     drifted = drift.get("drifted") or []
     features = [c for c in (drift.get("columns") or {}) if c != "prediction"]

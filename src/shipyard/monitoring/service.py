@@ -571,6 +571,14 @@ class MonitoringService:
             drift = compare(reference, merged, method=opts.get("method"), threshold=opts.get("thresholds"))
             metrics["drift"] = compute.drift_summary(drift, list(row.columns))
             metrics["labels"] = {"labelled": labelled, "coverage": labelled / total}
+            wrong = [(w["metrics"].get("labels") or {}).get("mismatched") for w in windows]
+            wrong = [m for m in wrong if m]
+            if wrong:
+                metrics["labels"]["mismatched"] = {
+                    "count": sum(m["count"] for m in wrong),
+                    "examples": sorted({e for m in wrong for e in m["examples"]})[:5],
+                    "reason": wrong[-1]["reason"],
+                }
             for group, weight in (("performance", "labelled"), ("estimate", "rows"), ("health", "rows")):
                 averaged = _weighted(windows, group, weight)
                 if averaged:
