@@ -2,8 +2,12 @@
 performance on the joined labels, the label-free estimate, health, concept drift and the
 multivariate check.
 
-Pure given its inputs (a frame of logged predictions with their labels, and the monitor's
-:class:`Context`); the service reads the rows and stores what this returns.
+A :class:`WindowAccumulator` takes the window's rows batch by batch (with their labels joined) and
+keeps only bounded summaries: the mergeable profile, latencies (4 bytes a row), a distinct-request
+sketch, a uniform sample of ``SAMPLE_ROWS`` rows (for the estimate and the multivariate check) and
+the labelled rows (up to ``LABELLED_ROWS``, then a uniform sample of them). So a window of any size
+is computed in bounded memory. Pure given its inputs; the service streams the rows and stores what
+this returns.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from shipyard.monitoring.drift import DriftResult, compare
-from shipyard.monitoring.profiles import Profile, ReferenceBins, profile_frame
+from shipyard.monitoring.profiles import Profile, ReferenceBins
 
 log = logging.getLogger("shipyard.monitoring")
 
@@ -28,6 +32,9 @@ PROBA_PREFIX = "proba."
 MIN_CONCEPT_LABELS = 30
 MIN_IMPORTANCE_LABELS = 100
 MIN_MULTIVARIATE_ROWS = 50
+SAMPLE_ROWS = 20_000  # uniform sample of a window (segments: SEGMENT_SAMPLE_ROWS)
+SEGMENT_SAMPLE_ROWS = 2_000
+LABELLED_ROWS = 200_000  # labelled rows kept exactly; beyond, a uniform sample of this size
 
 
 @dataclass
@@ -87,6 +94,135 @@ def _class_label(value: Any) -> Any:
     return str(value)
 
 
+class WindowAccumulator:
+    """Consumes a window's logged rows (``__label__`` joined) batch by batch, in bounded memory."""
+
+    def __init__(self, ctx: Context, full: bool = True, labels_only: bool = False, seed: int = 0):
+        self.ctx = ctx
+        self.full = full
+        self.labels_only = labels_only
+        self.rng = np.random.default_rng(seed)
+        self.profile = Profile.empty(ctx.bins)
+        self.rows = 0
+        self.labelled_count = 0
+        self.latencies: list[np.ndarray] = []
+        self.requests = 0  # distinct per batch, summed: a request split across two batches counts twice
+        self.ts_min: int | None = None
+        self.ts_max: int | None = None
+        self.sample_size = SAMPLE_ROWS if full else SEGMENT_SAMPLE_ROWS
+        self._sample: pd.DataFrame | None = None  # bottom-k by random key: a uniform sample
+        self._labelled: pd.DataFrame | None = None
+
+    def add(self, batch: pd.DataFrame) -> None:
+        if batch.empty:
+            return
+        n = len(batch)
+        keep = features_of(batch, self.ctx.columns)
+        keep[PREDICTION] = predicted_values(batch, self.ctx.task).to_numpy()
+        for column in batch.columns:
+            if column.startswith(PROBA_PREFIX):
+                keep[column] = batch[column].to_numpy()
+        keep["ts"] = batch["ts"].to_numpy()
+        labels = batch[LABEL] if LABEL in batch.columns else pd.Series([None] * n, index=batch.index)
+        keep[LABEL] = labels.to_numpy()
+        keep["_key"] = self.rng.random(n)
+        has_label = labels.notna().to_numpy()
+        self.labelled_count += int(has_label.sum())
+        if has_label.any():
+            self._labelled = _bottom_k(self._labelled, keep[has_label], LABELLED_ROWS)
+        self.rows += n
+        ts = batch["ts"].to_numpy()
+        self.ts_min = int(ts.min()) if self.ts_min is None else min(self.ts_min, int(ts.min()))
+        self.ts_max = int(ts.max()) if self.ts_max is None else max(self.ts_max, int(ts.max()))
+        if self.labels_only:
+            return
+        self.profile.update(keep[[*self.ctx.columns, PREDICTION]])
+        if "latency_ms" in batch.columns:
+            latency = pd.to_numeric(batch["latency_ms"], errors="coerce").to_numpy(dtype="float32")
+            self.latencies.append(latency[np.isfinite(latency)])
+        self.requests += int(batch["request_id"].nunique()) if "request_id" in batch.columns else n
+        self._sample = _bottom_k(self._sample, keep, self.sample_size)
+
+    def labelled(self) -> pd.DataFrame:
+        """The labelled rows kept (all of them up to ``LABELLED_ROWS``), in time order."""
+        if self._labelled is None:
+            return pd.DataFrame(columns=[*self.ctx.columns, PREDICTION, LABEL, "ts"])
+        return self._labelled.sort_values("ts", kind="stable").reset_index(drop=True)
+
+    def result(
+        self, previous: pd.DataFrame | None = None, earlier: dict[str, Any] | None = None
+    ) -> tuple[Profile, dict[str, Any], int]:
+        """The window's profile, metrics and labelled-row count. ``previous`` (the window before's
+        labelled rows) lets the change detectors see a change between two windows; ``earlier`` (the
+        window's metrics before its labels arrived) saves recomputing what labels cannot change."""
+        ctx, rows = self.ctx, self.rows
+        metrics: dict[str, Any] = {"rows": rows}
+        if rows == 0:
+            metrics["status"] = "no data"
+            return self.profile, metrics, 0
+        opts = ctx.options
+        drift = compare(
+            ctx.reference,
+            self.profile,
+            method=opts.get("method"),
+            threshold=opts.get("thresholds"),
+            tests=bool(opts.get("tests", False)),
+        )
+        metrics["drift"] = drift_summary(drift, ctx.columns)
+        metrics["health"] = self._health()
+        labelled = self.labelled_count
+        metrics["labels"] = {"labelled": labelled, "coverage": labelled / rows}
+        kept = self.labelled()
+        if labelled:
+            if len(kept) < labelled:
+                metrics["labels"]["sampled"] = len(kept)  # performance is computed on a uniform sample
+            proba, classes = probabilities(kept, ctx)
+            mismatched = label_mismatches(ctx.task, kept[LABEL], classes)
+            if mismatched:
+                metrics["labels"]["mismatched"] = mismatched
+            metrics["performance"] = performance(ctx.task, kept[LABEL], kept[PREDICTION], proba, classes)
+        sample = self._sample if self._sample is not None else pd.DataFrame()
+        if ctx.task == "classification" and len(sample):
+            proba, classes = probabilities(sample, ctx)
+            if proba is not None:
+                metrics["estimate"] = estimate(proba, classes, ctx)
+                if len(sample) < rows:
+                    metrics["estimate"]["sampled"] = len(sample)
+        if self.full:
+            if labelled >= MIN_CONCEPT_LABELS:
+                metrics["concept"] = concept(ctx, kept, previous)
+            wants = opts.get("multivariate", "on_drift")
+            if earlier is not None and "multivariate" in earlier:
+                metrics["multivariate"] = earlier["multivariate"]
+            elif (
+                rows >= MIN_MULTIVARIATE_ROWS
+                and ctx.sample is not None
+                and (wants == "always" or (wants == "on_drift" and drift.drifted))
+            ):
+                metrics["multivariate"] = multivariate(ctx, sample)
+        return self.profile, metrics, labelled
+
+    def _health(self) -> dict[str, Any]:
+        latency = np.concatenate(self.latencies) if self.latencies else np.empty(0, dtype="float32")
+        span_s = max((self.ts_max - self.ts_min) / 1000.0, 1e-3) if self.ts_min is not None else None
+        out: dict[str, Any] = {
+            "rows": self.rows,
+            "requests": self.requests,
+            "rows_per_second": self.rows / span_s if span_s else None,
+        }
+        for q, name in ((50, "latency_p50_ms"), (95, "latency_p95_ms"), (99, "latency_p99_ms")):
+            out[name] = float(np.percentile(latency, q)) if len(latency) else None
+        return out
+
+
+def _bottom_k(kept: pd.DataFrame | None, new: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The ``k`` rows with the smallest random keys among both: a uniform sample, mergeable."""
+    both = new if kept is None else pd.concat([kept, new], ignore_index=True)
+    if len(both) <= k:
+        return both
+    return both.nsmallest(k, "_key").reset_index(drop=True)
+
+
 def window_metrics(
     frame: pd.DataFrame,
     ctx: Context,
@@ -94,53 +230,16 @@ def window_metrics(
     previous: pd.DataFrame | None = None,
     earlier: dict[str, Any] | None = None,
 ) -> tuple[Profile, dict[str, Any], int]:
-    """The window's profile, metrics and labelled-row count. ``frame`` holds the logged predictions
-    (with ``__label__`` joined, None where no label arrived); ``full`` adds the costlier checks
-    (multivariate, importances, concept) that segments skip. ``previous`` (the window before, with
-    labels) lets the change detectors see a change that happens between two windows. ``earlier`` (the
-    window's metrics from before its labels arrived) saves recomputing what labels cannot change."""
-    rows = len(frame)
-    current = features_of(frame, ctx.columns)
-    current[PREDICTION] = predicted_values(frame, ctx.task).to_numpy() if rows else []
-    profile = profile_frame(current, ctx.bins)
-    metrics: dict[str, Any] = {"rows": rows}
-    if rows == 0:
-        metrics["status"] = "no data"
-        return profile, metrics, 0
-    opts = ctx.options
-    drift = compare(
-        ctx.reference,
-        profile,
-        method=opts.get("method"),
-        threshold=opts.get("thresholds"),
-        tests=bool(opts.get("tests", False)),
-    )
-    metrics["drift"] = drift_summary(drift, ctx.columns)
-    metrics["health"] = health(frame)
-    labels = frame[LABEL] if LABEL in frame.columns else pd.Series([None] * rows, index=frame.index)
-    has_label = labels.notna().to_numpy()
-    labelled = int(has_label.sum())
-    metrics["labels"] = {"labelled": labelled, "coverage": labelled / rows}
-    proba, classes = probabilities(frame, current, ctx)
-    y_pred = current[PREDICTION]
-    if labelled:
-        mismatched = label_mismatches(ctx.task, labels[has_label], classes)
-        if mismatched:
-            metrics["labels"]["mismatched"] = mismatched
-        metrics["performance"] = performance(ctx.task, labels[has_label], y_pred[has_label], proba, has_label, classes)
-    if ctx.task == "classification" and proba is not None:
-        metrics["estimate"] = estimate(proba, classes, ctx)
-    if full:
-        if labelled >= MIN_CONCEPT_LABELS:
-            metrics["concept"] = concept(ctx, frame, current, labels, has_label, previous)
-        wants = opts.get("multivariate", "on_drift")
-        if (
-            rows >= MIN_MULTIVARIATE_ROWS
-            and ctx.sample is not None
-            and (wants == "always" or (wants == "on_drift" and drift.drifted))
-        ):
-            metrics["multivariate"] = multivariate(ctx, current)
-    return profile, metrics, labelled
+    """One window's profile, metrics and labelled-row count from a frame of its rows (see
+    :class:`WindowAccumulator`; ``previous`` is the window before's rows with labels)."""
+    acc = WindowAccumulator(ctx, full=full)
+    acc.add(frame)
+    prior = None
+    if previous is not None and len(previous):
+        before = WindowAccumulator(ctx, full=False, labels_only=True)
+        before.add(previous)
+        prior = before.labelled()
+    return acc.result(prior, earlier)
 
 
 def drift_summary(drift: DriftResult, columns: list[str]) -> dict[str, Any]:
@@ -156,33 +255,19 @@ def drift_summary(drift: DriftResult, columns: list[str]) -> dict[str, Any]:
     }
 
 
-def health(frame: pd.DataFrame) -> dict[str, Any]:
-    latency = pd.to_numeric(frame.get("latency_ms"), errors="coerce").dropna().to_numpy()
-    ts = frame["ts"].to_numpy()
-    span_s = max((int(ts.max()) - int(ts.min())) / 1000.0, 1e-3) if len(ts) else None
-    out: dict[str, Any] = {
-        "rows": len(frame),
-        "requests": int(frame["request_id"].nunique()) if "request_id" in frame.columns else len(frame),
-        "rows_per_second": len(frame) / span_s if span_s else None,
-    }
-    for q, name in ((50, "latency_p50_ms"), (95, "latency_p95_ms"), (99, "latency_p99_ms")):
-        out[name] = float(np.percentile(latency, q)) if len(latency) else None
-    return out
-
-
-def probabilities(frame: pd.DataFrame, current: pd.DataFrame, ctx: Context) -> tuple[np.ndarray | None, list[str]]:
-    """Class probabilities per row: logged ``proba.<class>`` columns, else the model's predict_proba on
-    the logged inputs (when the monitor could load the model), else None."""
-    if ctx.task != "classification":
+def probabilities(kept: pd.DataFrame, ctx: Context) -> tuple[np.ndarray | None, list[str]]:
+    """Class probabilities for kept rows: logged ``proba.<class>`` columns, else the model's
+    predict_proba on the logged inputs (when the monitor could load the model), else None."""
+    if ctx.task != "classification" or kept.empty:
         return None, ctx.classes
-    logged = [c for c in frame.columns if c.startswith(PROBA_PREFIX)]
+    logged = [c for c in kept.columns if c.startswith(PROBA_PREFIX)]
     if logged:
         classes = [c[len(PROBA_PREFIX) :] for c in logged]
-        return frame[logged].to_numpy(dtype="float64", na_value=np.nan), classes
+        return kept[logged].to_numpy(dtype="float64", na_value=np.nan), classes
     if ctx.model is None or not ctx.classes or not ctx.options.get("estimate", True):
         return None, ctx.classes
     try:
-        proba = np.asarray(ctx.model.predict_proba(current[ctx.columns]), dtype="float64")
+        proba = np.asarray(ctx.model.predict_proba(kept[ctx.columns]), dtype="float64")
     except Exception as exc:  # a model without probabilities, or inputs it refuses: no estimate
         log.info("monitor: no probabilities from the model (%s)", exc)
         return None, ctx.classes
@@ -211,14 +296,13 @@ def label_mismatches(task: str, labels: pd.Series, classes: list[str]) -> dict[s
 
 
 def performance(
-    task: str, y_true: pd.Series, y_pred: pd.Series, proba: np.ndarray | None, mask: np.ndarray, classes: list[str]
+    task: str, y_true: pd.Series, y_pred: pd.Series, proba: np.ndarray | None, classes: list[str]
 ) -> dict[str, Any]:
     from shipyard.monitoring.performance import classification_metrics, regression_metrics
 
     if task == "classification":
         y_true = y_true.map(_class_label)
-        p = proba[mask] if proba is not None else None
-        return classification_metrics(list(y_true), list(y_pred), proba=p, classes=classes or None)
+        return classification_metrics(list(y_true), list(y_pred), proba=proba, classes=classes or None)
     truth = pd.to_numeric(y_true, errors="coerce").to_numpy(dtype="float64")
     pred = pd.to_numeric(y_pred, errors="coerce").to_numpy(dtype="float64")
     ok = np.isfinite(truth) & np.isfinite(pred)
@@ -240,33 +324,18 @@ def estimate(proba: np.ndarray, classes: list[str], ctx: Context) -> dict[str, A
     return estimate_classification(proba[ok_rows], classes, reference_proba=ref_proba, reference_true=ref_true)
 
 
-def _error_stream(ctx: Context, frame: pd.DataFrame, current: pd.DataFrame, labels: pd.Series, mask: np.ndarray):
-    order = np.argsort(frame["ts"].to_numpy()[mask], kind="stable")
-    return current[PREDICTION][mask].to_numpy()[order], labels[mask].to_numpy()[order]
-
-
-def concept(
-    ctx: Context,
-    frame: pd.DataFrame,
-    current: pd.DataFrame,
-    labels: pd.Series,
-    mask: np.ndarray,
-    previous: pd.DataFrame | None = None,
-) -> dict[str, Any]:
+def concept(ctx: Context, kept: pd.DataFrame, previous: pd.DataFrame | None = None) -> dict[str, Any]:
     """Change detection on the labelled error stream (in time order; the previous window's stream
     first, changes counted only inside this window), and, when the model is loaded and enough
     labels exist, the stability of feature importances against the reference."""
     from shipyard.monitoring.concept import detect_changes, importance_stability
 
-    y_pred, y_true = _error_stream(ctx, frame, current, labels, mask)
+    y_pred, y_true = kept[PREDICTION].to_numpy(), kept[LABEL].to_numpy()
     offset = 0
-    if previous is not None and len(previous) and LABEL in previous.columns:
-        prev_current = features_of(previous, ctx.columns)
-        prev_current[PREDICTION] = predicted_values(previous, ctx.task).to_numpy()
-        prev_mask = previous[LABEL].notna().to_numpy()
-        p_pred, p_true = _error_stream(ctx, previous, prev_current, previous[LABEL], prev_mask)
-        offset = len(p_pred)
-        y_pred, y_true = np.concatenate([p_pred, y_pred]), np.concatenate([p_true, y_true])
+    if previous is not None and len(previous):
+        offset = len(previous)
+        y_pred = np.concatenate([previous[PREDICTION].to_numpy(), y_pred])
+        y_true = np.concatenate([previous[LABEL].to_numpy(), y_true])
     if ctx.task == "classification":
         errors = [float(_class_label(t) != p) for t, p in zip(y_true, y_pred, strict=True)]
         detector = ctx.options.get("concept_detector", "adwin")
@@ -284,11 +353,11 @@ def concept(
         ctx.model is not None
         and sample is not None
         and LABEL in sample.columns
-        and int(mask.sum()) >= MIN_IMPORTANCE_LABELS
+        and len(kept) >= MIN_IMPORTANCE_LABELS
         and ctx.options.get("importance", True)
     ):
         ref = sample[sample[LABEL].notna()]
-        cur_y = labels[mask]
+        cur_y = kept[LABEL]
         ref_y = ref[LABEL]
         if ctx.task == "classification":
             cur_y, ref_y = cur_y.map(_class_label), ref_y.map(_class_label)
@@ -308,7 +377,7 @@ def concept(
                 predict,
                 ref[ctx.columns].head(2000),
                 list(ref_y.head(2000)),
-                current[ctx.columns][mask].head(2000),
+                kept[ctx.columns].head(2000),
                 list(cur_y.head(2000)),
                 scoring=scoring,
                 n_repeats=3,

@@ -58,7 +58,7 @@ def parse_condition(condition: str | Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidInput(f"dynamic needs k > 0 and history >= {MIN_HISTORY}", field="condition")
         return {"dynamic": k, "history": history}
     op = condition.get("op")
-    if op not in OPERATORS:
+    if not isinstance(op, str) or op not in OPERATORS:
         raise InvalidInput(f"condition op must be one of {' '.join(OPERATORS)}, not {op!r}", field="condition.op")
     return {"op": op, "value": _number(condition.get("value"), "condition.value")}
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from shipyard.core.errors import InvalidInput
 
+MAX_MS = 2**62  # beyond, not a time a 64-bit millisecond clock can hold
 _UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 _TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _COUNT = re.compile(r"^\s*(\d+)\s*(p|predictions?|rows?)?\s*$")
@@ -22,7 +23,10 @@ def parse_duration_ms(text: str, field: str = "window") -> int:
     match = _TIME.match(str(text))
     if not match:
         raise InvalidInput(f"{field} takes a duration like 15m, 1h or 1d, not {text!r}", field=field)
-    ms = int(float(match.group(1)) * _UNITS_MS[match.group(2)])
+    value = float(match.group(1)) * _UNITS_MS[match.group(2)]
+    if not value < MAX_MS:
+        raise InvalidInput(f"{field} {text!r} is too long", field=field)
+    ms = int(value)
     if ms < 1_000:
         raise InvalidInput(f"{field} must be at least 1s, not {text!r}", field=field)
     return ms

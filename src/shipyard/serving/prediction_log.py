@@ -31,7 +31,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shipyard.core.time import now_ms
@@ -468,12 +468,61 @@ def read_predictions(
     straight from the object files for a local artifact store, through Arrow otherwise. Segments
     whose ``in.<column>`` columns differ are combined by name (DuckDB widens conflicting types).
     """
-    import duckdb
     import pandas as pd
+
+    query = _query(db, artifacts, endpoint, model, version, since, until, order=True)
+    if query is None:
+        return pd.DataFrame({name: pd.Series(dtype=_EMPTY_DTYPES[name]) for name in BASE_COLUMNS})
+    con, sql, params = query
+    try:
+        return con.execute(sql, params).df()
+    finally:
+        con.close()
+
+
+def iter_predictions(
+    db: Database,
+    artifacts: ArtifactStore,
+    endpoint: str | None = None,
+    model: str | None = None,
+    version: int | None = None,
+    since: int | None = None,
+    until: int | None = None,
+    batch_rows: int = 100_000,
+    columns: list[str] | None = None,
+) -> Iterator[pd.DataFrame]:
+    """The same rows as :func:`read_predictions`, unordered, as DataFrames of at most ``batch_rows``:
+    a window of any size is read in bounded memory (DuckDB streams the Parquet files). ``columns``
+    narrows the read to those columns (Parquet is columnar: the others are never decoded)."""
+    query = _query(db, artifacts, endpoint, model, version, since, until, order=False, columns=columns)
+    if query is None:
+        return
+    con, sql, params = query
+    try:
+        reader = con.execute(sql, params).fetch_record_batch(batch_rows)
+        for batch in reader:
+            if batch.num_rows:
+                yield batch.to_pandas()
+    finally:
+        con.close()
+
+
+def _query(
+    db: Database,
+    artifacts: ArtifactStore,
+    endpoint: str | None,
+    model: str | None,
+    version: int | None,
+    since: int | None,
+    until: int | None,
+    order: bool,
+    columns: list[str] | None = None,
+) -> tuple[Any, str, dict[str, Any]] | None:
+    import duckdb
 
     segments = list_segments(db, endpoint, model, version, since, until)
     if not segments:
-        return pd.DataFrame({name: pd.Series(dtype=_EMPTY_DTYPES[name]) for name in BASE_COLUMNS})
+        return None
     digests = list(dict.fromkeys(s["digest"] for s in segments))
     conditions, params = [], {}
     if since is not None:
@@ -484,23 +533,21 @@ def read_predictions(
         params["until"] = int(until)
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     con = duckdb.connect()
-    try:
-        if artifacts.is_local:
-            params["paths"] = [artifacts.local_path(d) for d in digests]
-            source = "read_parquet($paths, union_by_name = true)"
-        else:
-            import pyarrow.parquet as pq
+    if artifacts.is_local:
+        params["paths"] = [artifacts.local_path(d) for d in digests]
+        source = "read_parquet($paths, union_by_name = true)"
+    else:
+        import pyarrow.parquet as pq
 
-            names = []
-            for i, digest in enumerate(digests):
-                name = f"segment_{i}"
-                con.register(name, pq.read_table(io.BytesIO(artifacts.read_bytes(digest))))
-                names.append(f"SELECT * FROM {name}")
-            source = f"({' UNION ALL BY NAME '.join(names)})"
-        sql = f"SELECT * FROM {source}{where} ORDER BY ts, request_id, row"
-        return con.execute(sql, params).df()
-    finally:
-        con.close()
+        names = []
+        for i, digest in enumerate(digests):
+            name = f"segment_{i}"
+            con.register(name, pq.read_table(io.BytesIO(artifacts.read_bytes(digest))))
+            names.append(f"SELECT * FROM {name}")
+        source = f"({' UNION ALL BY NAME '.join(names)})"
+    selected = "*" if columns is None else ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+    sql = f"SELECT {selected} FROM {source}{where}" + (" ORDER BY ts, request_id, row" if order else "")
+    return con, sql, params
 
 
 _EMPTY_DTYPES = {
