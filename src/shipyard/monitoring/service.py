@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -50,12 +50,15 @@ from shipyard.store import schema as t
 from shipyard.store.database import Database
 
 log = logging.getLogger("shipyard.monitoring")
+Source = Callable[[], Iterable[pd.DataFrame]]  # reads a window's rows, in batches, each time it is called
 
 GRACE_MS = 5_000  # a window is computed once it ended this long ago (the log flushes every ~2 s)
 LABEL_HORIZON_MS = 30 * 86_400_000  # labels later than this no longer change stored windows
 MAX_SEGMENTS = 20  # per segment column, the most frequent values get their own series
 ID_CHUNK = 900  # ids per IN (...) query: below SQLite's variable limit
 HISTORY_WINDOWS = 200  # earlier windows a rule sees (dynamic history, longer rule windows)
+TRACKED_SEGMENTS = 100  # per segment column, values tracked while streaming (the top MAX_SEGMENTS are kept)
+BATCH_ROWS = 100_000  # rows per batch read from the log
 
 DEFAULT_OPTIONS: dict[str, Any] = {
     "method": None,  # drift metric per kind (see drift.py); a name or {column: name}
@@ -257,6 +260,21 @@ class MonitoringService:
             frame = frame[frame["variant"].fillna("") != "shadow"]  # shadow answers were never served
         return frame.reset_index(drop=True)
 
+    def _batches(
+        self, row: sa.Row, since: int | None, until: int | None, columns: list[str] | None = None
+    ) -> Iterator[pd.DataFrame]:
+        """A window's served rows in batches (bounded memory), shadow copies left out."""
+        from shipyard.serving.prediction_log import iter_predictions
+
+        wanted = None if columns is None else [*columns, "variant"]
+        for batch in iter_predictions(
+            self.db, self.artifacts, row.endpoint, row.model, row.version, since, until, BATCH_ROWS, wanted
+        ):
+            if "variant" in batch.columns:
+                batch = batch[batch["variant"].fillna("") != "shadow"]
+            if len(batch):
+                yield batch.reset_index(drop=True)
+
     def _labels(self, conn: sa.Connection, ids: Iterable[str]) -> dict[str, Any]:
         ids = list(ids)
         found: dict[str, Any] = {}
@@ -380,8 +398,8 @@ class MonitoringService:
             message=message,
         )
 
-    def _due_windows(self, row: sa.Row, cursor: dict[str, Any], ready: int) -> list[tuple[int, int, pd.DataFrame]]:
-        """The complete windows after the cursor, each with its rows; moves ``cursor`` past them."""
+    def _due_windows(self, row: sa.Row, cursor: dict[str, Any], ready: int) -> list[tuple[int, int, Source]]:
+        """The complete windows after the cursor, each with a way to read its rows; moves ``cursor``."""
         from shipyard.serving.prediction_log import list_segments
 
         spec = row.window
@@ -392,9 +410,9 @@ class MonitoringService:
                 if not segments:
                     return []
                 first = min(s["first_ts"] for s in segments)
-            out = []
+            out: list[tuple[int, int, Source]] = []
             for start, end in time_windows(int(first), ready, int(spec["ms"])):
-                out.append((start, end, self._read(row.endpoint, row.model, row.version, start, end)))
+                out.append((start, end, self._time_source(row, start, end)))
                 cursor["next"] = end
             return out
         # N predictions: the rows after the cursor (ts, prediction id), in log order, in full chunks
@@ -410,9 +428,19 @@ class MonitoringService:
         for i in range(0, len(frame) - size + 1, size):
             chunk = frame.iloc[i : i + size].reset_index(drop=True)
             start, end = int(chunk["ts"].iloc[0]), int(chunk["ts"].iloc[-1]) + 1
-            out.append((start, end, chunk))
+            out.append((start, end, _frame_source(chunk)))
             cursor["ts"], cursor["prediction_id"] = int(chunk["ts"].iloc[-1]), str(chunk["prediction_id"].iloc[-1])
         return out
+
+    def _time_source(self, row: sa.Row, start: int, end: int) -> Source:
+        return lambda: self._batches(row, start, end)
+
+    def _window_source(self, row: sa.Row, start: int, end: int) -> Source:
+        """A stored window's rows again: by time for time windows; a count window's first N rows."""
+        if row.window["kind"] == "time":
+            return self._time_source(row, start, end)
+        frame = self._read(row.endpoint, row.model, row.version, start, end).head(int(row.window["rows"]))
+        return _frame_source(frame)
 
     def _compute_and_store(
         self,
@@ -420,41 +448,46 @@ class MonitoringService:
         ctx: Context,
         start: int,
         end: int,
-        frame: pd.DataFrame,
+        source: Source,
         earlier: dict[str, Any] | None = None,
     ) -> list[WindowResult]:
-        frame = self._with_labels(frame)
-        parts: list[tuple[str, pd.DataFrame, bool]] = [("", frame, True)]
-        for column in row.segment_by:
-            source = compute.INPUT_PREFIX + column
-            if source not in frame.columns:
-                continue
-            counts = frame[source].dropna().astype(str).value_counts()
-            for value in list(counts.index[:MAX_SEGMENTS]):
-                parts.append((f"{column}={value}", frame[frame[source].astype(str) == value], False))
+        """Stream the window once into accumulators (all rows, and each segment value), then store."""
+        overall = compute.WindowAccumulator(ctx, full=True)
+        segments: dict[str, dict[str, compute.WindowAccumulator]] = {c: {} for c in row.segment_by}
+        for batch in source():
+            batch = self._with_labels(batch)
+            overall.add(batch)
+            for column, accs in segments.items():
+                values = batch.get(compute.INPUT_PREFIX + column)
+                if values is None:
+                    continue
+                keys = values.astype(str).where(values.notna())
+                for value, part in batch.groupby(keys, sort=False):
+                    acc = accs.get(value)
+                    if acc is None:
+                        if len(accs) >= TRACKED_SEGMENTS:
+                            continue  # beyond the tracked values: counted in the overall window only
+                        acc = accs[value] = compute.WindowAccumulator(ctx, full=False)
+                    acc.add(part)
         previous = None
-        if frame[LABEL].notna().sum() >= compute.MIN_CONCEPT_LABELS:
-            length = end - start if row.window["kind"] == "time" else None
-            prior = self._read(row.endpoint, row.model, row.version, start - length if length else None, start)
-            size = len(frame) if length is None else None
-            previous = self._with_labels(prior.tail(size) if size else prior)
+        if overall.labelled_count >= compute.MIN_CONCEPT_LABELS:
+            previous = self._previous_labelled(row, ctx, start)
+        parts: list[tuple[str, compute.WindowAccumulator]] = [("", overall)]
+        for column, accs in segments.items():
+            top = sorted(accs.items(), key=lambda kv: -kv[1].rows)[:MAX_SEGMENTS]
+            parts.extend((f"{column}={value}", acc) for value, acc in top)
         results = []
         now = now_ms()
         stored = []
-        for segment, part, full in parts:
-            profile, metrics, labelled = compute.window_metrics(
-                part.reset_index(drop=True),
-                ctx,
-                full=full,
-                previous=previous if full else None,
-                earlier=earlier if full else None,
-            )
+        for segment, acc in parts:
+            full = segment == ""
+            profile, metrics, labelled = acc.result(previous if full else None, earlier if full else None)
             values = {
                 "monitor_id": row.id,
                 "segment": segment,
                 "start": start,
                 "end": end,
-                "rows": len(part),
+                "rows": acc.rows,
                 "labelled": labelled,
                 "profile": self._put_profile(profile),
                 "metrics": metrics,
@@ -467,6 +500,23 @@ class MonitoringService:
             tx.conn.execute(t.monitor_windows.delete().where(w.monitor_id == row.id, w.start == start, w.end == end))
             tx.conn.execute(t.monitor_windows.insert(), stored)
         return results
+
+    def _previous_labelled(self, row: sa.Row, ctx: Context, start: int) -> pd.DataFrame | None:
+        """The labelled rows of the stored window just before ``start`` (for the change detectors)."""
+        w = t.monitor_windows.c
+        with self.db.read() as conn:
+            before = conn.execute(
+                sa.select(w.start, w.end)
+                .where(w.monitor_id == row.id, w.segment == "", w.start < start)
+                .order_by(w.start.desc())
+                .limit(1)
+            ).first()
+        if before is None:
+            return None
+        acc = compute.WindowAccumulator(ctx, full=False, labels_only=True)
+        for batch in self._window_source(row, before.start, before.end)():
+            acc.add(self._with_labels(batch))
+        return acc.labelled()
 
     def _relabel(
         self, row: sa.Row, ctx: Context, now: int, since: int | None, skip: set[tuple[int, int]]
@@ -486,19 +536,18 @@ class MonitoringService:
             ).all()
         if not new_ids or not windows:
             return []
-        frame = self._read(row.endpoint, row.model, row.version, windows[0].start, windows[-1].end)
-        hit = frame[frame["prediction_id"].isin(new_ids) | frame["request_id"].isin(new_ids)]
-        if hit.empty:
+        hits = [
+            batch.loc[batch["prediction_id"].isin(new_ids) | batch["request_id"].isin(new_ids), "ts"].to_numpy()
+            for batch in self._batches(row, windows[0].start, windows[-1].end, ["prediction_id", "request_id", "ts"])
+        ]
+        ts = np.concatenate(hits) if hits else np.empty(0, dtype="int64")
+        if not len(ts):
             return []
         out: list[WindowResult] = []
-        ts = hit["ts"].to_numpy()
         for start, end, earlier in windows:
             if (start, end) in skip or not ((ts >= start) & (ts < end)).any():
                 continue
-            part = frame[(frame["ts"] >= start) & (frame["ts"] < end)].reset_index(drop=True)
-            if row.window["kind"] == "count":
-                part = part.head(int(row.window["rows"]))
-            out.extend(self._compute_and_store(row, ctx, start, end, part, earlier=earlier))
+            out.extend(self._compute_and_store(row, ctx, start, end, self._window_source(row, start, end), earlier))
         return out
 
     # ------------------------------------------------------------------------------------------ series
@@ -973,13 +1022,14 @@ class MonitoringService:
         client = self._client()
         try:
             if trigger.get("data_param"):
-                frame = self._with_labels(
-                    self._read(mon.endpoint, mon.model, mon.version, window["start"], window["end"])
-                )
-                data = compute.features_of(frame, list(mon.columns))
                 label_column = mon.reference.get("label_column") or "label"
-                data[label_column] = frame[LABEL].to_numpy()
-                data = data[data[label_column].notna()] if trigger.get("labelled_only", True) else data
+                parts = []
+                for batch in self._window_source(mon, window["start"], window["end"])():
+                    batch = self._with_labels(batch)
+                    part = compute.features_of(batch, list(mon.columns))
+                    part[label_column] = batch[LABEL].to_numpy()
+                    parts.append(part[part[label_column].notna()] if trigger.get("labelled_only", True) else part)
+                data = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=mon.columns)
                 dataset = client.log_dataset(
                     data.reset_index(drop=True),
                     f"monitor-{mon.name}-current",
@@ -1296,3 +1346,7 @@ def _alert(row: sa.Row) -> Alert:
         acknowledged_by=row.acknowledged_by,
         resolved_at=row.resolved_at,
     )
+
+
+def _frame_source(frame: pd.DataFrame) -> Source:
+    return lambda: [frame] if len(frame) else []

@@ -499,7 +499,7 @@ def iter_predictions(
         return
     con, sql, params = query
     try:
-        reader = con.execute(sql, params).fetch_record_batch(batch_rows)
+        reader = con.sql(sql, params=params).to_arrow_reader(batch_rows)
         for batch in reader:
             if batch.num_rows:
                 yield batch.to_pandas()
