@@ -84,3 +84,22 @@ def test_scheduled_monitors_run_once_when_due(client: Client, tmp_path: Path) ->
         assert len(client.monitor_windows("on-schedule")) == 2
     finally:
         other.close()
+
+
+def test_segments_by_the_log_s_own_version_column(client: Client) -> None:
+    world = World(client, rows=500)
+    client.register_model(world.model, "clf")  # v2: the same model, registered again
+    client.create_monitor("both", model="clf", window="1h", segment_by=["version", "region"], options=QUICK)
+    world.log_hour(0, n=120)  # logged as clf/1
+    # v2's traffic, shifted, logged by hand
+    batch = pd.DataFrame({"x1": np.full(80, 3.0), "x2": np.ones(80), "region": ["eu"] * 80})
+    batch["prediction"] = world.model.predict(batch)
+    batch["ts"] = world.start + np.arange(80)
+    client.log_predictions(batch, "clf/2", timestamp_column="ts")
+    run = client.run_monitor("both", now=world.end_of(0))
+    by_segment = {w.segment: w for w in run.windows}
+    assert by_segment[""].rows == 200
+    assert by_segment["version=1"].rows == 120 and by_segment["version=2"].rows == 80
+    assert "x1" in by_segment["version=2"].metrics["drift"]["drifted"]
+    assert "x1" not in by_segment["version=1"].metrics["drift"]["drifted"]
+    assert {s for s in by_segment if s.startswith("region=")} <= {"region=eu", "region=us", "region=apac"}

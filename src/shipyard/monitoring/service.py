@@ -59,6 +59,7 @@ ID_CHUNK = 900  # ids per IN (...) query: below SQLite's variable limit
 HISTORY_WINDOWS = 200  # earlier windows a rule sees (dynamic history, longer rule windows)
 TRACKED_SEGMENTS = 100  # per segment column, values tracked while streaming (the top MAX_SEGMENTS are kept)
 BATCH_ROWS = 100_000  # rows per batch read from the log
+LOG_SEGMENTS = ("version", "variant", "endpoint")  # segment_by may name these log columns too
 
 DEFAULT_OPTIONS: dict[str, Any] = {
     "method": None,  # drift metric per kind (see drift.py); a name or {column: name}
@@ -204,7 +205,9 @@ class MonitoringService:
         versions = client.list_versions(text)
         if not versions:
             raise NotFound(f"model {text!r} has no versions")
-        return text, None, max(versions, key=lambda v: v.version)
+        # every version is watched; the reference is the lineage of the newest version that has one
+        newest = sorted(versions, key=lambda v: -v.version)
+        return text, None, next((v for v in newest if v.data_refs), newest[0])
 
     def _load_model(self, client: Any, version: Any) -> Any:
         key = version.digest
@@ -459,6 +462,8 @@ class MonitoringService:
             overall.add(batch)
             for column, accs in segments.items():
                 values = batch.get(compute.INPUT_PREFIX + column)
+                if values is None and column in LOG_SEGMENTS:
+                    values = batch.get(column)  # the log's own columns: per version, variant, endpoint
                 if values is None:
                     continue
                 keys = values.astype(str).where(values.notna())
