@@ -4,9 +4,6 @@ notifications to a real local webhook, and a retraining pipeline triggered by an
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -17,47 +14,8 @@ from tests.monitoring.world import HOUR, World
 QUICK = {"multivariate": "never", "importance": False}
 
 
-class Receiver:
-    """A webhook receiver on a loopback port that records what it was sent; ``fail`` first answers 500."""
-
-    def __init__(self, fail: int = 0):
-        received: list[Any] = []
-        self.received = received
-        self.fail = fail
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if outer.fail > 0:
-                    outer.fail -= 1
-                    self.send_response(500)
-                    self.end_headers()
-                    return
-                received.append(json.loads(body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Any:
-    r = Receiver()
-    yield r
-    r.close()
-
-
-def test_drift_alert_lifecycle_with_late_labels(client: Any, receiver: Receiver) -> None:
+def test_drift_alert_lifecycle_with_late_labels(client: Any, hooks: Any) -> None:
+    receiver = hooks([])
     world = World(client)
     monitor = client.create_monitor("clf-watch", model="clf/1", window="1h", segment_by=["region"], options=QUICK)
     # the reference is the training data from the model's lineage, with no configuration
@@ -92,8 +50,8 @@ def test_drift_alert_lifecycle_with_late_labels(client: Any, receiver: Receiver)
     alert = client.get_alert(run.alerts_fired[0])
     assert alert.rule == "x-drift" and alert.status == "firing" and "x1" in alert.message
     assert alert.window_start == world.start + 3 * HOUR
-    assert receiver.received and receiver.received[0]["status"] == "firing"
-    assert receiver.received[0]["rule"] == "x-drift"
+    assert receiver.bodies and receiver.bodies[0]["status"] == "firing"
+    assert receiver.bodies[0]["rule"] == "x-drift"
     assert alert.notifications[0]["ok"] is True
 
     # labels arrive days later: the windows they belong to are recomputed and judged
@@ -125,7 +83,7 @@ def test_drift_alert_lifecycle_with_late_labels(client: Any, receiver: Receiver)
     run3 = client.run_monitor("clf-watch", now=world.end_of(6))
     assert "x-drift" in run3.alerts_resolved
     assert client.get_alert(alert.id).status == "resolved"
-    assert receiver.received[-1]["status"] == "resolved"
+    assert receiver.bodies[-1]["status"] == "resolved"
 
     # a longer window merges the stored windows' profiles
     merged = client.merged_window("clf-watch", world.start, world.start + 7 * HOUR)
