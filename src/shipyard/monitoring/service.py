@@ -69,6 +69,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "estimate": True,
     "importance": True,
     "grace_ms": GRACE_MS,
+    "backfill": "7d",  # how far back the first run looks in the prediction log
 }
 
 
@@ -132,6 +133,7 @@ class MonitoringService:
         opts = {**DEFAULT_OPTIONS, **(options or {})}
         if opts["multivariate"] not in ("always", "on_drift", "never"):
             raise InvalidInput("options.multivariate is always, on_drift or never", field="options.multivariate")
+        parse_duration_ms(str(opts["backfill"]), "options.backfill")
         segment_by = list(segment_by or [])
         with self.db.read() as conn:
             if conn.execute(sa.select(t.monitors.c.id).where(t.monitors.c.name == name)).first():
@@ -412,7 +414,8 @@ class MonitoringService:
                 segments = list_segments(self.db, row.endpoint, row.model, row.version)
                 if not segments:
                     return []
-                first = min(s["first_ts"] for s in segments)
+                # the first run looks back at most `backfill` (default 7 days), not the log's whole past
+                first = max(min(s["first_ts"] for s in segments), ready - self._backfill_ms(row))
             out: list[tuple[int, int, Source]] = []
             for start, end in time_windows(int(first), ready, int(spec["ms"])):
                 out.append((start, end, self._time_source(row, start, end)))
@@ -421,7 +424,8 @@ class MonitoringService:
         # N predictions: the rows after the cursor (ts, prediction id), in log order, in full chunks
         size = int(spec["rows"])
         after_ts = cursor.get("ts")
-        frame = self._read(row.endpoint, row.model, row.version, after_ts, ready)
+        since = after_ts if after_ts is not None else ready - self._backfill_ms(row)
+        frame = self._read(row.endpoint, row.model, row.version, since, ready)
         if after_ts is not None and len(frame):
             later = (frame["ts"] > after_ts) | (
                 (frame["ts"] == after_ts) & (frame["prediction_id"] > cursor.get("prediction_id", ""))
@@ -434,6 +438,9 @@ class MonitoringService:
             out.append((start, end, _frame_source(chunk)))
             cursor["ts"], cursor["prediction_id"] = int(chunk["ts"].iloc[-1]), str(chunk["prediction_id"].iloc[-1])
         return out
+
+    def _backfill_ms(self, row: sa.Row) -> int:
+        return parse_duration_ms(str({**DEFAULT_OPTIONS, **row.options}["backfill"]), "options.backfill")
 
     def _time_source(self, row: sa.Row, start: int, end: int) -> Source:
         return lambda: self._batches(row, start, end)
