@@ -43,6 +43,7 @@ def world(sdk: Client) -> tuple[World, dict[str, int]]:
     """Three complete recent hours of traffic for ``clf/1``: two calm, the third with x1 shifted; the
     true labels by prediction id (not sent yet)."""
     w = recent_world(sdk, hours_ago=3, rows=800)
+    w.now = w.start + 3 * HOUR + 60_000  # runs judge "now" just after hour 2: no clock races in the test
     labels: dict[str, int] = {}
     for hour, shift in ((0, 0.0), (1, 0.0), (2, 2.0)):
         ids, y = w.log_hour(hour, n=200, shift=shift)
@@ -72,7 +73,7 @@ def test_create_show_list_run_windows_series(cli: Invoke, world: tuple[World, di
     assert [m["name"] for m in listed] == ["watch"]
     assert "watch" in ok(cli("monitor", "list")) and "model clf" in ok(cli("monitor", "list"))
 
-    ran = cli("monitor", "run", "watch")
+    ran = cli("monitor", "run", "--now", str(world[0].now), "watch")
     text = ok(ran)
     assert "running monitor watch" in ran.stderr
     assert "3 new window(s), 0 relabelled" in text
@@ -82,10 +83,10 @@ def test_create_show_list_run_windows_series(cli: Invoke, world: tuple[World, di
     assert "drifted: x1" in lines[2], lines[2]
 
     # a second run has nothing new (as JSON)
-    again = parse(cli("monitor", "run", "watch", json=True))
+    again = parse(cli("monitor", "run", "--now", str(world[0].now), "watch", json=True))
     assert again["monitor"] == "watch" and again["windows"] == [] and "no complete window" in again["message"]
     # `monitor run` without a name runs every monitor and gives a list
-    every = parse(cli("monitor", "run", json=True))
+    every = parse(cli("monitor", "run", "--now", str(world[0].now), json=True))
     assert isinstance(every, list) and [r["monitor"] for r in every] == ["watch"]
 
     windows = parse(cli("monitor", "windows", "watch", json=True))
@@ -129,7 +130,7 @@ def test_rules_alerts_ack_resolve_and_delete_rule(cli: Invoke, world: tuple[Worl
     assert [r["name"] for r in rules] == ["slow", "x-drift"]
     assert "> 0.2" in ok(cli("monitor", "rules"))
 
-    run = parse(cli("monitor", "run", "watch", json=True))
+    run = parse(cli("monitor", "run", "--now", str(world[0].now), "watch", json=True))
     assert len(run["alerts_fired"]) == 1
     alert_id = run["alerts_fired"][0]
     opened = parse(cli("monitor", "alerts", "--status", "open", json=True))
@@ -181,7 +182,7 @@ def test_feedback_labels_from_pairs_and_a_jsonl_file(
     cli: Invoke, world: tuple[World, dict[str, int]], tmp_path: Path
 ) -> None:
     _create(cli)
-    ok(cli("monitor", "run", "watch"))
+    ok(cli("monitor", "run", "--now", str(world[0].now), "watch"))
     _, labels = world
     ids = list(labels)
     # two labels on the command line (an integer and a class written as text)
@@ -204,7 +205,7 @@ def test_feedback_labels_from_pairs_and_a_jsonl_file(
     assert "2 label(s) match no logged prediction" in text and "typo-id" in text
 
     # the next run recomputes the three windows with their labels
-    run = parse(cli("monitor", "run", "watch", json=True))
+    run = parse(cli("monitor", "run", "--now", str(world[0].now), "watch", json=True))
     assert run["relabelled"] == 3
     windows = parse(cli("monitor", "windows", "watch", json=True))
     assert [x["labelled"] for x in windows] == [200, 200, 200]
@@ -222,7 +223,7 @@ def test_report_writes_self_contained_html_and_prints_the_summary(
     _, labels = world
     half = dict(list(labels.items())[: len(labels) // 2])  # the first hour and a half is labelled
     sdk.record_labels(half)
-    ok(cli("monitor", "run", "watch"))
+    ok(cli("monitor", "run", "--now", str(world[0].now), "watch"))
 
     target = tmp_path / "out" / "report.html"
     target.parent.mkdir()
@@ -279,7 +280,8 @@ def test_errors_are_one_line_without_a_traceback(cli: Invoke, sdk: Client, world
     for command in ("show", "windows", "delete", "report"):
         assert_one_line_error(cli("monitor", command, "ghost"), "monitor 'ghost' does not exist")
     # (`run` says which monitor it is running on stderr first, except with --json)
-    assert_one_line_error(cli("monitor", "run", "ghost", json=True), "monitor 'ghost' does not exist")
+    ghost = cli("monitor", "run", "--now", str(world[0].now), "ghost", json=True)
+    assert_one_line_error(ghost, "monitor 'ghost' does not exist")
     assert_one_line_error(cli("monitor", "series", "ghost", "drift.share"), "monitor 'ghost' does not exist")
 
     _create(cli)

@@ -96,16 +96,22 @@ def delete(ctx: typer.Context, name: MonitorArg) -> None:
 def run(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Argument(help="Monitor (default: every monitor).")] = None,
+    now: Annotated[
+        str | None, typer.Option("--now", help="Run as if it were this time (ISO or epoch ms): backfills, replays.")
+    ] = None,
 ) -> None:
     """Compute the windows completed since the last run (and those whose labels arrived), then judge the rules."""
+    from shipyard.core.time import parse_time
+
     st = state(ctx)
+    at = None if now is None else parse_time(now)
     import_from_cwd()  # retraining pipelines may live in the current directory
     names = [name] if name else [m.name for m in st.client.list_monitors()]
     runs = []
     for monitor in names:
         if not st.json:
             st.err.print(f"running monitor {monitor} ...")
-        runs.append(st.client.run_monitor(monitor))
+        runs.append(st.client.run_monitor(monitor, now=at))
     if st.json:
         emit_json(runs if name is None else runs[0])
         return
