@@ -19,6 +19,12 @@ minimal Starlette floor, load from ``wrk``) is driven by ``bench/serving_workloa
 the default selection (``--only serving``), and its results go under ``"serving"``. The same run
 measures routing: an endpoint mid-canary (90/10) and one with a shadow rollout, against the
 single-version endpoint, plus ``Router.choose`` per call in-process.
+
+Workload ``monitoring`` (drift detection: Shipyard's ``detect_drift`` vs Evidently's
+``DataDriftPreset`` on the same Parquet files, plus Shipyard's streaming profile updates) is driven by
+``bench/monitoring_workloads.py``, with Evidently in ``bench/.venv-evidently``
+(``bench/requirements-evidently.txt``); it is not in the default selection (``--only monitoring``),
+and its results go under ``"monitoring"``.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import time
 from pathlib import Path
 
 import data_workloads
+import monitoring_workloads
 import serving_workloads
 
 BENCH = Path(__file__).resolve().parent
@@ -106,6 +113,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--output", default=str(WORK / "results.json"))
     data_workloads.add_arguments(parser)
     serving_workloads.add_arguments(parser)
+    monitoring_workloads.add_arguments(parser)
     args = parser.parse_args()
     sizes = dict(QUICK if args.quick else FULL)
     for key in sizes:
@@ -118,6 +126,7 @@ def parse_args() -> argparse.Namespace:
         *data_workloads.WORKLOADS,
     ]
     unknown = set(args.workloads) - set(WORKLOADS) - set(data_workloads.WORKLOADS) - set(serving_workloads.WORKLOADS)
+    unknown -= set(monitoring_workloads.WORKLOADS)
     if unknown:
         parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
     args.variants = [] if args.no_variants else [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -292,6 +301,7 @@ def main() -> int:
         return 2
     data_selected = [w for w in args.workloads if w in data_workloads.WORKLOADS]
     serving_selected = [w for w in args.workloads if w in serving_workloads.WORKLOADS]
+    monitoring_selected = [w for w in args.workloads if w in monitoring_workloads.WORKLOADS]
     args.workloads = [w for w in args.workloads if w in WORKLOADS]
     needs_mlflow = args.workloads or serving_selected
     mlflow_python = ensure_mlflow_venv() if needs_mlflow else MLFLOW_VENV / "bin" / "python"
@@ -302,11 +312,13 @@ def main() -> int:
         host["shipyard_commit"] = f"{sha[:12]} (snapshot)"
         log(f"measuring Shipyard as committed at {sha[:12]} ({shipyard_src.relative_to(ROOT)})")
     runner = Runner(args, mlflow_python, shipyard_src)
-    selected = ", ".join(args.workloads + data_selected + serving_selected)
+    selected = ", ".join(args.workloads + data_selected + serving_selected + monitoring_selected)
     sizes = args.sizes if args.workloads else data_workloads.sizes_from(args)
+    if monitoring_selected and not args.workloads and not data_selected:
+        sizes = monitoring_workloads.sizes_from(args)
     log(f"sizes {sizes}; repeat {args.repeat}; workloads {selected}; stores in {runner.session}")
     raw: dict[str, dict[str, list[dict]]] = {}
-    data = serving = None
+    data = serving = monitoring = None
     started = time.time()
     try:
         for workload in args.workloads:
@@ -329,6 +341,8 @@ def main() -> int:
             serving = serving_workloads.run(
                 args, child_env(shipyard_src), mlflow_python, runner.session / "serving", log
             )
+        if monitoring_selected:
+            monitoring = monitoring_workloads.run(args, child_env(shipyard_src), runner.session / "monitoring", log)
     finally:
         runner.cleanup()
     summary = summarize(raw)
@@ -348,6 +362,9 @@ def main() -> int:
         out["versions"].update(data["versions"])
     if serving is not None:
         out["serving"] = serving
+    if monitoring is not None:
+        out["monitoring"] = monitoring
+        out["versions"].update(monitoring["versions"])
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(out, indent=2, sort_keys=True))
     if summary:
@@ -356,6 +373,9 @@ def main() -> int:
         print(("\n" if summary else "") + data_workloads.table(data))
     if serving is not None:
         print(("\n" if summary or data is not None else "") + serving_workloads.table(serving))
+    if monitoring is not None:
+        earlier = summary or data is not None or serving is not None
+        print(("\n" if earlier else "") + monitoring_workloads.table(monitoring))
     log(f"wrote {args.output} ({out['duration_seconds']:.0f}s in all)")
     return 0
 
