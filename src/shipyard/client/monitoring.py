@@ -19,6 +19,8 @@ from shipyard.monitoring.entities import (
 )
 from shipyard.registry.entities import ModelVersion
 
+ROW_GROUP = 100_000
+
 
 class MonitoringMixin:
     def _call(self, service: str, operation: str, **kwargs: Any) -> Any:  # provided by Client
@@ -63,7 +65,7 @@ class MonitoringMixin:
             proba_columns=proba_columns,
         )
         buf = io.BytesIO()
-        pq.write_table(table, buf, compression="zstd")
+        pq.write_table(table, buf, compression="zstd", row_group_size=ROW_GROUP)  # readers stream by row group
         digest, _ = self.artifacts.put_bytes(buf.getvalue())
         ts = table.column("ts").to_pylist()
         self._call(

@@ -272,8 +272,9 @@ class MonitoringService:
         from shipyard.serving.prediction_log import iter_predictions
 
         wanted = None if columns is None else [*columns, "variant"]
+        skip = None if columns is not None else ["inputs"]  # the JSON copy of the inputs: in.<name> has them
         for batch in iter_predictions(
-            self.db, self.artifacts, row.endpoint, row.model, row.version, since, until, BATCH_ROWS, wanted
+            self.db, self.artifacts, row.endpoint, row.model, row.version, since, until, BATCH_ROWS, wanted, skip
         ):
             if "variant" in batch.columns:
                 batch = batch[batch["variant"].fillna("") != "shadow"]

@@ -490,11 +490,13 @@ def iter_predictions(
     until: int | None = None,
     batch_rows: int = 100_000,
     columns: list[str] | None = None,
+    exclude: list[str] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """The same rows as :func:`read_predictions`, unordered, as DataFrames of at most ``batch_rows``:
     a window of any size is read in bounded memory (DuckDB streams the Parquet files). ``columns``
-    narrows the read to those columns (Parquet is columnar: the others are never decoded)."""
-    query = _query(db, artifacts, endpoint, model, version, since, until, order=False, columns=columns)
+    narrows the read to those columns, ``exclude`` leaves some out (Parquet is columnar: the others are
+    never decoded)."""
+    query = _query(db, artifacts, endpoint, model, version, since, until, order=False, columns=columns, exclude=exclude)
     if query is None:
         return
     con, sql, params = query
@@ -517,6 +519,7 @@ def _query(
     until: int | None,
     order: bool,
     columns: list[str] | None = None,
+    exclude: list[str] | None = None,
 ) -> tuple[Any, str, dict[str, Any]] | None:
     import duckdb
 
@@ -545,7 +548,11 @@ def _query(
             con.register(name, pq.read_table(io.BytesIO(artifacts.read_bytes(digest))))
             names.append(f"SELECT * FROM {name}")
         source = f"({' UNION ALL BY NAME '.join(names)})"
-    selected = "*" if columns is None else ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+
+    def quoted(names: list[str]) -> str:
+        return ", ".join('"' + c.replace('"', '""') + '"' for c in names)
+
+    selected = quoted(columns) if columns is not None else f"* EXCLUDE ({quoted(exclude)})" if exclude else "*"
     sql = f"SELECT {selected} FROM {source}{where}" + (" ORDER BY ts, request_id, row" if order else "")
     return con, sql, params
 
