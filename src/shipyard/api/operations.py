@@ -66,6 +66,7 @@ CORE_OPERATIONS: tuple[Operation, ...] = (
     # journal
     Operation("read", "journal", "GET", "/journal", "Read journal entries after a sequence number"),
     Operation("last_seq", "journal", "GET", "/journal/last-seq", "The latest journal sequence number"),
+    Operation("verify", "journal", "GET", "/journal/verify", "Recompute the journal's hash chain"),
 )
 
 OPERATIONS: tuple[Operation, ...] = (

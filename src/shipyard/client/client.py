@@ -548,5 +548,9 @@ class Client(DatasetsMixin, ContractsMixin, PipelinesMixin, SchedulesMixin, Depl
             "journal", "read", after=after, limit=limit, entity_type=entity_type, entity_id=entity_id, action=action
         )
 
+    def verify_journal(self) -> dict[str, Any]:
+        """Recompute the journal's hash chain; names the first altered, inserted or removed entry."""
+        return self._call("journal", "verify")
+
     def last_journal_seq(self) -> int:
         return self._call("journal", "last_seq")

@@ -7,6 +7,7 @@ all, so the journal is exactly the list of changes that happened.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Engine
 from shipyard.core.context import current_actor
 from shipyard.core.errors import AlreadyExists
 from shipyard.core.time import now_ms
-from shipyard.store import migrate
+from shipyard.store import chain, migrate
 from shipyard.store.engine import create_engine
 from shipyard.store.schema import journal
 
@@ -38,17 +39,28 @@ class Tx:
         if self.dialect == "postgresql" and not self._journal_locked:
             self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_JOURNAL_LOCK})
             self._journal_locked = True
+        # the chain: this entry's hash commits to the last one's (read under the append lock)
+        previous = self.conn.execute(sa.select(journal.c.hash).order_by(journal.c.seq.desc()).limit(1)).scalar()
+        ts = now_ms()
+        stored = _stored(payload)
         result = self.conn.execute(
             journal.insert().values(
-                ts=now_ms(),
+                ts=ts,
                 actor=self.actor,
                 action=action,
                 entity_type=entity_type,
                 entity_id=entity_id,
                 payload=payload,
+                hash=chain.link(previous or chain.GENESIS, ts, self.actor, action, entity_type, entity_id, stored),
             )
         )
         return int(result.inserted_primary_key[0])
+
+
+def _stored(payload: dict[str, Any] | None) -> Any:
+    """The payload as it reads back from the JSON column (tuples become lists, keys strings), so the
+    hash computed now is the one a verifier recomputes later."""
+    return None if payload is None else json.loads(json.dumps(payload, default=str))
 
 
 class Database:

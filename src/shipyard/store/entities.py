@@ -15,3 +15,4 @@ class JournalEntry(BaseModel):
     entity_type: str
     entity_id: str
     payload: dict[str, Any] | None = None
+    hash: str | None = None  # the hash chain: commits to this entry and every one before it

@@ -6,6 +6,8 @@ by sequence number, so a follower resumes exactly after the last entry it saw.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from shipyard.core.errors import InvalidInput
@@ -44,6 +46,15 @@ class JournalService:
             )
         with self.db.read() as conn:
             return [JournalEntry(**row._mapping) for row in conn.execute(query)]
+
+    def verify(self) -> dict[str, Any]:
+        """Recompute the journal's hash chain from the first entry: ``{"ok": true, "checked": n, ...}``,
+        or the first entry that was altered, inserted or removed (see ``store/chain.py``)."""
+        from shipyard.store import chain
+
+        with self.db.read() as conn:
+            rows = conn.execution_options(yield_per=10_000).execute(sa.select(journal).order_by(journal.c.seq))
+            return chain.verify(rows)
 
     def last_seq(self) -> int:
         with self.db.read() as conn:

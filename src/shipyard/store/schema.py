@@ -169,6 +169,7 @@ journal = sa.Table(
     sa.Column("entity_type", sa.String(32), nullable=False),
     sa.Column("entity_id", sa.String(300), nullable=False),
     sa.Column("payload", sa.JSON, nullable=True),
+    sa.Column("hash", sa.String(64), nullable=True),  # the hash chain (store/chain.py)
     sa.Index(None, "entity_type", "entity_id"),
 )
 
