@@ -122,6 +122,7 @@ registered_models = sa.Table(
     sa.Column("created_by", sa.String(250), nullable=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
+    sa.Column("risk_tier", sa.String(16), nullable=True),  # governance: low | medium | high (policies select on it)
 )
 
 model_versions = sa.Table(
@@ -144,6 +145,8 @@ model_versions = sa.Table(
     sa.Column("created_by", sa.String(250), nullable=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
+    # governance lifecycle: draft -> in_review -> approved | rejected -> deployed -> retired
+    sa.Column("stage", sa.String(16), nullable=False, server_default="draft"),
     sa.UniqueConstraint("model_id", "version"),
     sa.Index(None, "digest"),
     sa.Index(None, "source_run_id"),
@@ -554,4 +557,197 @@ alerts = sa.Table(
     sa.Column("acknowledged_by", sa.String(250), nullable=True),
     sa.Column("resolved_at", Time, nullable=True),
     sa.Index(None, "monitor_id", "status"),
+)
+
+# -- identity and access ---------------------------------------------------------------------------
+
+# A user or a service account. Groups are free-form names approval rules can require.
+principals = sa.Table(
+    "principals",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", sa.String(250), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # user | service
+    sa.Column("groups", sa.JSON, nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("disabled_at", Time, nullable=True),
+)
+
+# API tokens: only a salted hash of the secret is stored; the token is shown once, at creation.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # the public part of the token
+    sa.Column("principal_id", Id, sa.ForeignKey("principals.id"), nullable=False),
+    sa.Column("name", sa.String(250), nullable=False),
+    sa.Column("salt", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(128), nullable=False),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("expires_at", Time, nullable=True),
+    sa.Column("revoked_at", Time, nullable=True),
+    sa.Column("last_used_at", Time, nullable=True),
+    sa.Index(None, "principal_id"),
+)
+
+# A role held globally (scope_type "global", scope "") or on one registered model or experiment.
+role_grants = sa.Table(
+    "role_grants",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("principal_id", Id, sa.ForeignKey("principals.id"), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),  # viewer | developer | reviewer | deployer | admin
+    sa.Column("scope_type", sa.String(16), nullable=False),  # global | model | experiment
+    sa.Column("scope", sa.String(250), nullable=False),  # "" | model name | experiment id
+    sa.Column("granted_by", sa.String(250), nullable=True),
+    sa.Column("granted_at", Time, nullable=False),
+    sa.UniqueConstraint("principal_id", "role", "scope_type", "scope"),
+)
+
+# Aliases only a role may move, and only to a version in a given lifecycle stage ("*" = every model).
+protected_aliases = sa.Table(
+    "protected_aliases",
+    metadata,
+    sa.Column("model", sa.String(250), primary_key=True),
+    sa.Column("alias", sa.String(100), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("require_stage", sa.String(16), nullable=True),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+# -- governance: reviews, policies, evaluations, model cards ---------------------------------------
+
+# One reviewer's decision on a version, bound to the tree digest it was made on.
+version_reviews = sa.Table(
+    "version_reviews",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("version_id", Id, sa.ForeignKey("model_versions.id"), nullable=False),
+    sa.Column("digest", sa.String(71), nullable=False),
+    sa.Column("reviewer", sa.String(250), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),  # approve | reject
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index(None, "version_id"),
+)
+
+# Policies as code: YAML text, versioned per name like everything else in the store.
+policies = sa.Table(
+    "policies",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", sa.String(250), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),  # the parsed, validated YAML
+    sa.Column("digest", sa.String(71), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.UniqueConstraint("name", "version"),
+)
+
+# Every policy evaluation at a gate, with each rule's measured value and threshold.
+policy_decisions = sa.Table(
+    "policy_decisions",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("version_id", Id, sa.ForeignKey("model_versions.id"), nullable=False),
+    sa.Column("gate", sa.String(16), nullable=False),  # review | approve | deploy | alias | check
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("results", sa.JSON, nullable=False),  # [{policy, policy_version, rule, passed, value, threshold, ...}]
+    sa.Column("override", sa.Boolean, nullable=False),
+    sa.Column("justification", sa.Text, nullable=True),
+    sa.Column("actor", sa.String(250), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index(None, "version_id"),
+)
+
+# Results computed about a version: fairness, explanations, evaluations with slices, reproducibility.
+version_evaluations = sa.Table(
+    "version_evaluations",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("version_id", Id, sa.ForeignKey("model_versions.id"), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # fairness | explanation | evaluation | reproducibility
+    sa.Column("dataset", sa.String(300), nullable=True),  # NAME@N the result was computed on
+    sa.Column("result", sa.JSON, nullable=False),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index(None, "version_id", "kind"),
+)
+
+# Editable narrative sections of a model card; version 0 holds the model-wide text.
+model_card_sections = sa.Table(
+    "model_card_sections",
+    metadata,
+    sa.Column("model_id", Id, sa.ForeignKey("registered_models.id"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("section", sa.String(64), primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("updated_by", sa.String(250), nullable=True),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+# -- integrity: signing keys, signatures, signed journal checkpoints -------------------------------
+
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("key_id", sa.String(64), primary_key=True),  # hex SHA-256 of the raw public key, first 16 bytes
+    sa.Column("owner", sa.String(250), nullable=False),  # "server" or a principal name
+    sa.Column("public_key", sa.String(100), nullable=False),  # base64 of the 32 raw ed25519 bytes
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("revoked_at", Time, nullable=True),
+)
+
+artifact_signatures = sa.Table(
+    "artifact_signatures",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("subject_type", sa.String(32), nullable=False),  # model_version
+    sa.Column("subject_id", Id, nullable=False),
+    sa.Column("digest", sa.String(71), nullable=False),
+    sa.Column("key_id", sa.String(64), sa.ForeignKey("signing_keys.key_id"), nullable=False),
+    sa.Column("signer", sa.String(250), nullable=False),
+    sa.Column("signature", sa.String(200), nullable=False),  # base64
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index(None, "subject_type", "subject_id"),
+)
+
+# A signed statement "the journal up to seq had this head hash", exportable to outside parties.
+journal_checkpoints = sa.Table(
+    "journal_checkpoints",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(64), sa.ForeignKey("signing_keys.key_id"), nullable=False),
+    sa.Column("signature", sa.String(200), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+# -- privacy: retention and erasure ----------------------------------------------------------------
+
+retention_policies = sa.Table(
+    "retention_policies",
+    metadata,
+    sa.Column("target", sa.String(32), primary_key=True),  # predictions | feedback | labels
+    sa.Column("max_age_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_enforced_at", Time, nullable=True),
+    sa.Column("updated_by", sa.String(250), nullable=True),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+# What an erasure did, never what it erased: the subject's key (not its value) and counts.
+erasures = sa.Table(
+    "erasures",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("subject_key", sa.String(250), nullable=False),
+    sa.Column("summary", sa.JSON, nullable=False),  # rows removed per target, new dataset versions, flagged models
+    sa.Column("actor", sa.String(250), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
 )
