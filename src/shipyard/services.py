@@ -13,6 +13,11 @@ from shipyard.core.settings import Settings
 from shipyard.data.service import DatasetService
 from shipyard.data.validation.service import ContractService
 from shipyard.deploy.service import DeploymentService
+from shipyard.governance.access import AccessService
+from shipyard.governance.audit_service import AuditService
+from shipyard.governance.evaluation_service import EvaluationService
+from shipyard.governance.privacy_service import PrivacyService
+from shipyard.governance.service import GovernanceService
 from shipyard.monitoring.service import MonitoringService
 from shipyard.pipelines.jobs import JobService
 from shipyard.pipelines.schedules import ScheduleService
@@ -25,8 +30,10 @@ from shipyard.tracking.service import TrackingService
 
 
 class Services:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, require_auth: bool = False):
         self.settings = settings
+        # Embedded mode acts as the local OS user with admin rights; a server authenticates every caller.
+        self.require_auth = require_auth
         settings.home.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.store_uri)
         self.artifacts = ArtifactStore(settings.artifact_uri)
@@ -75,6 +82,26 @@ class Services:
     def journal(self) -> JournalService:
         return JournalService(self.db)
 
+    @cached_property
+    def access(self) -> AccessService:
+        return AccessService(self.db, local_admin=None if self.require_auth else self.settings.actor)
+
+    @cached_property
+    def governance(self) -> GovernanceService:
+        return GovernanceService(self)
+
+    @cached_property
+    def evaluations(self) -> EvaluationService:
+        return EvaluationService(self)
+
+    @cached_property
+    def audit(self) -> AuditService:
+        return AuditService(self)
+
+    @cached_property
+    def privacy(self) -> PrivacyService:
+        return PrivacyService(self)
+
     def close(self) -> None:
         if "monitoring" in self.__dict__:
             self.monitoring.close()
@@ -94,4 +121,9 @@ SERVICE_CLASSES: dict[str, type] = {
     "predictions": PredictionSegmentService,
     "monitoring": MonitoringService,
     "journal": JournalService,
+    "access": AccessService,
+    "governance": GovernanceService,
+    "evaluations": EvaluationService,
+    "audit": AuditService,
+    "privacy": PrivacyService,
 }

@@ -12,3 +12,12 @@ class Operation:
     method: str
     path: str
     summary: str = ""
+    # What the caller needs (governance/roles.py): "" means read for GET and write otherwise.
+    permission: str = ""
+    # Where a role granted on one resource applies: (resource type, argument naming it), e.g.
+    # ("model", "name") or ("experiment", "experiment"); None checks global grants only.
+    scope: tuple[str, str] | None = None
+
+    @property
+    def required_permission(self) -> str:
+        return self.permission or ("read" if self.method == "GET" else "write")

@@ -12,13 +12,18 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+from shipyard.api.access_operations import ACCESS_OPERATIONS
+from shipyard.api.audit_operations import AUDIT_OPERATIONS
 from shipyard.api.contract_operations import CONTRACT_OPERATIONS
 from shipyard.api.data_operations import DATA_OPERATIONS
 from shipyard.api.deploy_operations import DEPLOY_OPERATIONS
+from shipyard.api.evaluation_operations import EVALUATION_OPERATIONS
+from shipyard.api.governance_operations import GOVERNANCE_OPERATIONS
 from shipyard.api.job_operations import JOB_OPERATIONS
 from shipyard.api.monitoring_operations import MONITORING_OPERATIONS
 from shipyard.api.operation import Operation
 from shipyard.api.pipeline_operations import PIPELINE_OPERATIONS
+from shipyard.api.privacy_operations import PRIVACY_OPERATIONS
 from shipyard.api.schedule_operations import SCHEDULE_OPERATIONS
 
 __all__ = ["BY_NAME", "OPERATIONS", "Operation", "return_type", "service_method"]
@@ -78,6 +83,11 @@ OPERATIONS: tuple[Operation, ...] = (
     + JOB_OPERATIONS
     + DEPLOY_OPERATIONS
     + MONITORING_OPERATIONS
+    + ACCESS_OPERATIONS
+    + GOVERNANCE_OPERATIONS
+    + EVALUATION_OPERATIONS
+    + AUDIT_OPERATIONS
+    + PRIVACY_OPERATIONS
 )
 
 BY_NAME: dict[tuple[str, str], Operation] = {(op.service, op.name): op for op in OPERATIONS}

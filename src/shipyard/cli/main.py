@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 
 from shipyard import __version__
 from shipyard.cli import (
+    access,
     artifacts,
     audit,
     batch,
@@ -27,12 +28,15 @@ from shipyard.cli import (
     data,
     demo,
     deploy,
+    evaluations,
     experiments,
+    governance,
     journal,
     metrics,
     models,
     monitor,
     pipelines,
+    privacy,
     runs,
     schedules,
     serve,
@@ -126,6 +130,16 @@ app.add_typer(audit.app, name="audit", help="Verify the journal's hash chain.")
 app.add_typer(deploy.app, name="deploy", help="Roll model versions out to endpoints: canary, shadow, A/B, ...")
 app.command("feedback", help="Report outcomes by prediction id (business metrics, labels).")(deploy.feedback)
 app.add_typer(monitor.app, name="monitor", help="Monitoring: drift, performance with late labels, alerts, reports.")
+app.add_typer(access.app, name="access", help="Users, service accounts, API tokens and role grants.")
+app.add_typer(
+    governance.review_app, name="review", help="Version lifecycle: submit for review, approve, reject, retire."
+)
+app.add_typer(governance.policy_app, name="policy", help="Policies as code: add, list, show, check a version.")
+app.add_typer(evaluations.card_app, name="card", help="Model cards: show, edit sections, render, check completeness.")
+app.add_typer(evaluations.fairness_app, name="fairness", help="Fairness evaluations of a model version.")
+app.add_typer(evaluations.explain_app, name="explain", help="Global and local explanations of a model version.")
+app.add_typer(privacy.privacy_app, name="privacy", help="Erase a data subject from logs, feedback and datasets.")
+app.add_typer(privacy.retention_app, name="retention", help="Retention of prediction logs, feedback and labels.")
 app.command("server", help="Run the Shipyard HTTP server.")(server.serve)
 app.command("serve", help="Serve registered models for inference (OIP v2, JSON, MLflow).")(serve.serve)
 app.command("scheduler", help="Run due pipeline schedules until stopped.")(schedules.scheduler)

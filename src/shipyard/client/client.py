@@ -15,13 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.artifacts import materialize_tree, put_path, put_tree, read_manifest, verify_tree
+from shipyard.client.access import AccessMixin
+from shipyard.client.audit import AuditMixin
 from shipyard.client.backends import EmbeddedBackend, RemoteBackend
 from shipyard.client.contracts import ContractsMixin
 from shipyard.client.data import DatasetsMixin
 from shipyard.client.deploy import DeployMixin
+from shipyard.client.evaluations import EvaluationsMixin
+from shipyard.client.governance import GovernanceMixin
 from shipyard.client.metric_queue import MetricQueue, QueuedPoint
 from shipyard.client.monitoring import MonitoringMixin
 from shipyard.client.pipelines import PipelinesMixin
+from shipyard.client.privacy import PrivacyMixin
 from shipyard.client.schedules import SchedulesMixin
 from shipyard.core.context import reproducing
 from shipyard.core.errors import InvalidInput
@@ -37,7 +42,19 @@ MODEL_DESCRIPTOR = "shipyard-model.json"
 MAX_WRITE = 20_000  # points per synchronous write call
 
 
-class Client(DatasetsMixin, ContractsMixin, PipelinesMixin, SchedulesMixin, DeployMixin, MonitoringMixin):
+class Client(
+    DatasetsMixin,
+    ContractsMixin,
+    PipelinesMixin,
+    SchedulesMixin,
+    DeployMixin,
+    MonitoringMixin,
+    AccessMixin,
+    GovernanceMixin,
+    EvaluationsMixin,
+    AuditMixin,
+    PrivacyMixin,
+):
     """Talk to Shipyard. ``Client()`` reads ``SHIPYARD_URI`` / ``SHIPYARD_HOME`` / ``SHIPYARD_STORE_URI``."""
 
     def __init__(

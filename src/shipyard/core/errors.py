@@ -71,6 +71,32 @@ class IntegrityError(ShipyardError):
     status = 409
 
 
+class Unauthenticated(ShipyardError):
+    """No valid credentials: a missing, unknown, expired or revoked token."""
+
+    code = "unauthenticated"
+    status = 401
+
+
+class PermissionDenied(ShipyardError):
+    """The caller is known but lacks the permission, role or approval the action needs."""
+
+    code = "permission_denied"
+    status = 403
+
+
+class PolicyViolation(ShipyardError):
+    """A governance gate refused a transition; ``details["violations"]`` lists every failed rule."""
+
+    code = "policy_violation"
+    status = 409
+
+
+class RateLimited(ShipyardError):
+    code = "rate_limited"
+    status = 429
+
+
 class Unavailable(ShipyardError):
     code = "unavailable"
     status = 503
@@ -85,6 +111,10 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         AlreadyExists,
         Conflict,
         IntegrityError,
+        Unauthenticated,
+        PermissionDenied,
+        PolicyViolation,
+        RateLimited,
         Unavailable,
     )
 }

@@ -229,7 +229,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("risk_tier", sa.String(length=16), nullable=True))
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("registered_models", schema=None) as batch_op:
         batch_op.drop_column("risk_tier")

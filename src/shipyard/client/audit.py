@@ -1,0 +1,10 @@
+"""The SDK's audit calls, mixed into :class:`shipyard.Client`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AuditMixin:
+    def _call(self, service: str, operation: str, **kwargs: Any) -> Any:  # provided by Client
+        raise NotImplementedError
