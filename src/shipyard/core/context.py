@@ -24,6 +24,16 @@ def reset_actor(token) -> None:
     _actor.reset(token)
 
 
+@contextmanager
+def acting_as(actor: str) -> Iterator[None]:
+    """Within the block, in-process service calls act as ``actor`` (tests, the demo, server requests)."""
+    token = _actor.set(actor)
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
 # The lineage consumers in effect: (consumer_type, consumer_id) pairs, e.g. ("step_run", id) and
 # ("pipeline_run", id) while a pipeline step runs. Dataset loads are recorded against each of them.
 _consumers: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("shipyard_consumers", default=())
