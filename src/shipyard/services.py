@@ -44,7 +44,9 @@ class Services:
 
     @cached_property
     def registry(self) -> RegistryService:
-        return RegistryService(self.db, self.artifacts, self.tracking, self.data)
+        registry = RegistryService(self.db, self.artifacts, self.tracking, self.data)
+        registry.alias_guards.append(lambda *args: self.access.guard_alias(*args))
+        return registry
 
     @cached_property
     def data(self) -> DatasetService:

@@ -25,7 +25,7 @@ from shipyard.core.time import now_ms
 from shipyard.governance.entities import ApiToken, NewToken, Principal, ProtectedAlias, RoleGrant
 from shipyard.governance.roles import PERMISSIONS, ROLES, SCOPE_TYPES, permissions_of
 from shipyard.store import schema as t
-from shipyard.store.database import Database
+from shipyard.store.database import Database, Tx
 
 TOKEN_PREFIX = "shp_"
 PRINCIPAL_KINDS = ("user", "service")
@@ -417,6 +417,24 @@ class AccessService:
         with self.db.read() as conn:
             rows = conn.execute(sa.select(t.protected_aliases).order_by(t.protected_aliases.c.alias)).all()
         return [ProtectedAlias(model=r.model, alias=r.alias, role=r.role, require_stage=r.require_stage) for r in rows]
+
+    def guard_alias(self, tx: Tx, model: str, alias: str, version: sa.Row | None) -> None:
+        """Registry alias guard: a protected alias moves only by its role, only to a version far enough along."""
+        protection = self.alias_protection(tx.conn, model, alias)
+        if protection is None:
+            return
+        self.require_role(protection.role, model=model)
+        if version is not None and protection.require_stage is not None:
+            allowed = STAGES[STAGES.index(protection.require_stage) :]
+            if protection.require_stage == "approved":
+                allowed = ("approved", "deployed")
+            if version.stage not in allowed:
+                raise PermissionDenied(
+                    f"@{alias} of {model!r} is protected: it may only point at a version that is "
+                    f"{protection.require_stage}, and version {version.version} is {version.stage}",
+                    field="version",
+                    details={"alias": alias, "require_stage": protection.require_stage, "stage": version.stage},
+                )
 
     def alias_protection(self, conn: sa.Connection, model: str, alias: str) -> ProtectedAlias | None:
         """The protection in force for ``model@alias`` (a model-specific rule wins over ``*``)."""

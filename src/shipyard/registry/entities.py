@@ -22,6 +22,7 @@ class ModelVersion(BaseModel):
     data_refs: list[str] = Field(default_factory=list)
     description: str | None = None
     status: str = "READY"
+    stage: str = "draft"  # governance lifecycle: draft, in_review, approved, rejected, deployed, retired
     aliases: list[str] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict)
     created_by: str | None = None
@@ -43,6 +44,7 @@ class RegisteredModel(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     aliases: dict[str, int] = Field(default_factory=dict)
     latest_version: int | None = None
+    risk_tier: str | None = None  # governance: low | medium | high
 
 
 class AliasMove(BaseModel):

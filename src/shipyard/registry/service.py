@@ -8,6 +8,7 @@ alias history is read back from the journal.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +36,11 @@ class RegistryService:
         self.artifacts = artifacts
         self.tracking = tracking
         self.data = data
+        # Governance plugs in here (services.py): hooks run inside the registering transaction with
+        # (tx, model name, version number, version id, digest); guards run before an alias moves with
+        # (tx, model name, alias, version row or None for a removal) and raise to refuse it.
+        self.version_hooks: list[Callable[[Tx, str, int, str, str], None]] = []
+        self.alias_guards: list[Callable[[Tx, str, str, sa.Row | None], None]] = []
 
     # ----------------------------------------------------------------------------------------------
     # Registered models
@@ -291,6 +297,8 @@ class RegistryService:
             tx.journal(
                 "version.registered", "model", model_id, {"after": {"name": name, **summary, "tags": tag_values}}
             )
+            for hook in self.version_hooks:
+                hook(tx, name, number, version_id, digest)
         return number
 
     def _version_row(self, conn: sa.Connection, name: str, version: int) -> tuple[sa.Row, sa.Row]:
@@ -385,6 +393,8 @@ class RegistryService:
         check_alias(alias)
         with self.db.write() as tx:
             model, row = self._version_row(tx.conn, name, version)
+            for guard in self.alias_guards:
+                guard(tx, name, alias, row)
             current = tx.conn.execute(
                 sa.select(t.model_aliases.c.version_id, t.model_versions.c.version)
                 .join(t.model_versions, t.model_versions.c.id == t.model_aliases.c.version_id)
@@ -418,6 +428,8 @@ class RegistryService:
     def delete_alias(self, name: str, alias: str) -> None:
         with self.db.write() as tx:
             model = self._model_row(tx.conn, name)
+            for guard in self.alias_guards:
+                guard(tx, name, alias, None)
             version = self._alias_version(tx.conn, model, alias)
             tx.conn.execute(
                 t.model_aliases.delete().where(t.model_aliases.c.model_id == model.id, t.model_aliases.c.alias == alias)
