@@ -46,6 +46,8 @@ class Services:
     def registry(self) -> RegistryService:
         registry = RegistryService(self.db, self.artifacts, self.tracking, self.data)
         registry.alias_guards.append(lambda *args: self.access.guard_alias(*args))
+        # the server key signs each new version's digest inside the registering transaction
+        registry.version_hooks.append(lambda *args: self.audit.sign_registration(*args))
         return registry
 
     @cached_property
