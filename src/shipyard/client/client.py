@@ -480,12 +480,17 @@ class Client(
         """Load a model by URI (``models:/NAME@alias``, ``models:/NAME/3``, ``runs:/ID/model``).
 
         The tree is materialised in a local cache and every file is checked against the tree's
-        digests before anything is deserialised; a mismatch raises IntegrityError.
+        digests before anything is deserialised; a mismatch raises IntegrityError. A registered
+        version's signatures must also verify over its digest (see ``verified_model_dir``).
         """
         from shipyard.registry.flavors import load_model as load_from_dir
 
         resolved = self._call("registry", "resolve_tree", uri=uri)
-        directory = self.materialize_model(resolved["digest"])
+        version = resolved.get("version")
+        if version is not None:
+            directory = self.verified_model_dir(version["model_name"], version["version"], resolved["digest"])
+        else:
+            directory = self.materialize_model(resolved["digest"])
         return load_from_dir(directory)
 
     def materialize_model(self, digest: str) -> Path:

@@ -129,7 +129,7 @@ def load_endpoint(client: Client, name: str | None, uri: str) -> Endpoint:
     from shipyard.registry.flavors import load_model
 
     version = client.resolve_model(uri)
-    directory = client.materialize_model(version.digest)
+    directory = client.verified_model_dir(version.model_name, version.version, version.digest)
     model = load_model(directory)
     served = ServedVersion(version.model_name, version.version, version.digest, model)
     return Endpoint(name or version.model_name, (served,))

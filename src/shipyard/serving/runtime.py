@@ -238,7 +238,8 @@ class ServingRuntime:
         from shipyard.registry.flavors import load_model
 
         try:
-            directory = self.client.materialize_model(ref.digest)
+            # signature and every file's digest checked: a tampered version fails to load
+            directory = self.client.verified_model_dir(ref.model_name, ref.version, ref.digest)
             model = load_model(directory)
             served = ServedVersion(ref.model_name, ref.version, ref.digest, model)
             self._smoke_test(served, plan)
