@@ -229,11 +229,13 @@ class DatasetsMixin:
         objects: read them, never modify them in place (``link=False`` copies).
         """
         version = self.get_dataset(ref)
+        _refuse_erased(version)
         materialize_tree(self.artifacts, version.digest, os.fspath(dest), link=link)
         return Path(dest)
 
     def _local_copy(self, version: DatasetVersion) -> Path:
         """A verified local copy of the version's files, kept under the home's cache by digest."""
+        _refuse_erased(version)
         target = Path(self.settings.home) / "cache" / "datasets" / hex_of(version.digest)
         if not target.is_dir():
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -273,3 +275,12 @@ class DatasetsMixin:
         from shipyard.artifacts import read_manifest
 
         return list(read_manifest(self.artifacts, version.digest)["entries"])
+
+
+def _refuse_erased(version: DatasetVersion) -> None:
+    """A version whose files an erasure purged (governance/erasure.py) says so, and what to read instead."""
+    from shipyard.governance.privacy_entities import erased_notice
+
+    notice = erased_notice(version.ref, version.tags)
+    if notice:
+        raise NotFound(notice, field="ref")
