@@ -87,13 +87,17 @@ def free_port() -> int:
 class ThreadedServer:
     """``shipyard server`` in a thread of the test process, on a free loopback port."""
 
-    def __init__(self, settings):
+    def __init__(self, settings, require_auth: bool = True):
         import uvicorn
 
         from shipyard.api.app import create_app
+        from shipyard.governance.bootstrap import issue_admin_token
 
         self.port = free_port()
-        self.app = create_app(settings)
+        # Authentication is on, as in production: the test process acts as an admin through
+        # SHIPYARD_TOKEN while the server runs, so every SDK client in the test uses it.
+        self.token = issue_admin_token(settings, name="test-admin") if require_auth else None
+        self.app = create_app(settings, require_auth=require_auth)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -102,7 +106,15 @@ class ThreadedServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """What a raw HTTP client sends to act as the test admin."""
+        return {"authorization": f"Bearer {self.token}"} if self.token else {}
+
     def __enter__(self) -> ThreadedServer:
+        self._previous_token = os.environ.get("SHIPYARD_TOKEN")
+        if self.token:
+            os.environ["SHIPYARD_TOKEN"] = self.token
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started:
@@ -115,6 +127,10 @@ class ThreadedServer:
         self.server.should_exit = True
         self.thread.join(10)
         self.app.state.services.close()
+        if self._previous_token is None:
+            os.environ.pop("SHIPYARD_TOKEN", None)
+        else:
+            os.environ["SHIPYARD_TOKEN"] = self._previous_token
 
 
 MODES = ["embedded-sqlite", "embedded-postgres", "remote-sqlite", "remote-postgres"]
@@ -141,5 +157,6 @@ def client(mode: str, home: Path, request: pytest.FixtureRequest) -> Iterator:
     with ThreadedServer(settings) as server:
         c = Client(uri=server.url, home=home)
         c.server_home = settings.home  # type: ignore[attr-defined]
+        c.server_settings = settings  # type: ignore[attr-defined]
         yield c
         c.close()

@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from shipyard import Client
+from shipyard.core.settings import Settings
+from shipyard.governance.bootstrap import issue_admin_token
 from tests.conftest import free_port
 
 
@@ -21,14 +23,16 @@ def _shipyard() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "shipyard.cli.main"]
 
 
-def _env() -> dict[str, str]:
+def _env(token: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
     env["PYTHONUNBUFFERED"] = "1"
+    if token:
+        env["SHIPYARD_TOKEN"] = token
     return env
 
 
-def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*_shipyard(), *args], capture_output=True, text=True, env=_env(), timeout=timeout)
+def _run(*args: str, timeout: float = 60, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*_shipyard(), *args], capture_output=True, text=True, env=_env(token), timeout=timeout)
 
 
 def test_console_script_errors_and_json(home: Path) -> None:
@@ -54,6 +58,7 @@ def test_server_smoke(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server_home = tmp_path / "server-home"
+    token = issue_admin_token(Settings.resolve(home=server_home, remote_uri=""))
     proc = subprocess.Popen(
         [*_shipyard(), "--home", str(server_home), "server", "--port", str(port), "--log-level", "warning"],
         stdout=subprocess.PIPE,
@@ -74,12 +79,14 @@ def test_server_smoke(tmp_path: Path) -> None:
             if time.monotonic() > deadline:
                 pytest.fail("server did not answer /health")
             time.sleep(0.1)
-        with Client(uri=url, home=tmp_path / "client-home") as client:
+        denied = _run("--uri", url, "experiments", "list")  # authentication is on by default
+        assert denied.returncode == 1 and denied.stderr.startswith("error: authentication required")
+        with Client(uri=url, home=tmp_path / "client-home", token=token) as client:
             created = client.create_experiment("remote-exp")
-        listed = _run("--uri", url, "--json", "experiments", "list")
+        listed = _run("--uri", url, "--json", "experiments", "list", token=token)
         assert listed.returncode == 0, listed.stderr
         assert [e["id"] for e in json.loads(listed.stdout)] == [created.id]
-        missing = _run("--uri", url, "runs", "show", "nope")  # a remote error is the same one line
+        missing = _run("--uri", url, "runs", "show", "nope", token=token)  # a remote error is the same one line
         assert missing.returncode == 1 and missing.stderr.strip() == "error: run 'nope' not found [field: run_id]"
     finally:
         proc.terminate()
@@ -101,6 +108,7 @@ def test_server_runs_due_schedules(tmp_path: Path) -> None:
         # The occurrence of this minute is due at once and, being under 60 s old, on time for "skip".
         client.create_schedule("every-minute", "tests.reproduce.pipelines:repro", "* * * * *", {"rows": 40},
                                start_at=now_ms() - 60_000)  # fmt: skip
+    token = issue_admin_token(Settings.resolve(home=server_home, remote_uri=""))
     port = free_port()
     env = _env() | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen(
@@ -110,7 +118,7 @@ def test_server_runs_due_schedules(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        with Client(uri=f"http://127.0.0.1:{port}", home=tmp_path / "client-home") as client:
+        with Client(uri=f"http://127.0.0.1:{port}", home=tmp_path / "client-home", token=token) as client:
             while True:
                 if proc.poll() is not None:
                     pytest.fail(f"server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")

@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shipyard.core.settings import Settings
+from shipyard.governance.bootstrap import issue_admin_token
 from tests.conftest import free_port
 
 WORKERS = 8
@@ -84,11 +86,15 @@ def test_eight_processes_on_postgres(tmp_path: Path, pg_uri: str) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_eight_clients_against_one_server(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
+def test_eight_clients_against_one_server(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     port = free_port()
     env = {**os.environ, "SHIPYARD_HOME": str(tmp_path / "server")}
     if backend == "postgres":
         env["SHIPYARD_STORE_URI"] = request.getfixturevalue("pg_uri")
+    settings = Settings.resolve(home=env["SHIPYARD_HOME"], store_uri=env.get("SHIPYARD_STORE_URI"), remote_uri="")
+    monkeypatch.setenv("SHIPYARD_TOKEN", issue_admin_token(settings))  # the worker processes inherit it
     server = subprocess.Popen(
         [
             sys.executable,

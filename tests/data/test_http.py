@@ -11,14 +11,17 @@ from fastapi.testclient import TestClient
 from shipyard.api.app import create_app
 from shipyard.core.hashing import canonical_json
 from shipyard.core.settings import Settings
+from shipyard.governance.bootstrap import issue_admin_token
 
 API = "/api/v1"
 
 
 @pytest.fixture
 def api(tmp_path: Path) -> TestClient:
-    app = create_app(Settings.resolve(home=tmp_path / "home", remote_uri=""))
-    with TestClient(app, raise_server_exceptions=False) as client:
+    settings = Settings.resolve(home=tmp_path / "home", remote_uri="")
+    token = issue_admin_token(settings)
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False, headers={"authorization": f"Bearer {token}"}) as client:
         yield client
     app.state.services.close()
 

@@ -19,13 +19,13 @@ def test_run_pipeline_batch_score_and_reproduce_over_http(home: Path, backend, r
     store_uri = request.getfixturevalue("pg_uri") if backend == "postgres" else None
     settings = Settings.resolve(home=home / "server", store_uri=store_uri, remote_uri="")
     with ThreadedServer(settings) as server, Client(server.url, home=home) as client:
-        api = httpx.Client(base_url=server.url + "/api/v1", timeout=120, headers={"x-shipyard-actor": "ci-bot"})
+        api = httpx.Client(base_url=server.url + "/api/v1", timeout=120, headers=server.headers)
 
         ran = api.post("/jobs/run-pipeline", json={"target": "tests.reproduce.pipelines:repro", "params": {"rows": 80}})
         assert ran.status_code == 200, ran.text
         pipeline_run = ran.json()
         assert pipeline_run["status"] == "SUCCEEDED" and pipeline_run["params"]["rows"] == 80
-        assert pipeline_run["created_by"] == "ci-bot"  # the job runs as the API caller
+        assert pipeline_run["created_by"] == "test-admin"  # the job runs as the authenticated caller
         assert client.get_version("repro", 1).source_run_id == pipeline_run["steps"][1]["run_id"]
 
         rng = np.random.default_rng(0)

@@ -20,7 +20,7 @@ from tests.monitoring.world import HOUR, World
 
 class Api:
     def __init__(self, server: ThreadedServer):
-        self.http = httpx.Client(base_url=server.url + "/api/v1", timeout=60)
+        self.http = httpx.Client(base_url=server.url + "/api/v1", timeout=60, headers=server.headers)
 
     def ok(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, path, **kwargs)

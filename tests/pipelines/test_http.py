@@ -17,7 +17,7 @@ def test_pipeline_api_errors_and_reads(home: Path) -> None:
     settings = Settings.resolve(home=home / "server", remote_uri="")
     with ThreadedServer(settings) as server, Client(server.url, home=home) as client:
         done = run(sp.kinds, {"rows": 4}, client=client)
-        api = httpx.Client(base_url=server.url + "/api/v1")
+        api = httpx.Client(base_url=server.url + "/api/v1", headers=server.headers)
 
         got = api.get(f"/pipeline-runs/{done.id}").json()
         assert got["status"] == "SUCCEEDED" and [s["name"] for s in got["steps"]] == ["make_frame", "convert", "stats"]

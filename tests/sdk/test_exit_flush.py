@@ -34,6 +34,7 @@ def test_queued_points_are_flushed_at_exit(tmp_path: Path, remote: bool) -> None
     if remote:
         with ThreadedServer(settings) as server:
             env["SHIPYARD_URI"] = server.url
+            env["SHIPYARD_TOKEN"] = server.token
             env["SHIPYARD_HOME"] = str(tmp_path / "client")
             out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True)
             client = Client(uri=server.url, home=tmp_path / "client")

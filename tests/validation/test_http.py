@@ -13,6 +13,7 @@ from shipyard import Client
 from shipyard.api.app import create_app
 from shipyard.core.settings import Settings
 from shipyard.data.validation import validate_frame
+from shipyard.governance.bootstrap import issue_admin_token
 
 
 @pytest.fixture
@@ -21,8 +22,9 @@ def api(tmp_path: Path) -> Iterator[TestClient]:
     seed = Client(home=tmp_path / "home")
     seed.log_dataset(pd.DataFrame({"age": [10, 20, 30], "region": ["eu", "us", "eu"]}), name="people")
     seed.close()
+    token = issue_admin_token(settings)
     app = create_app(settings)
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with TestClient(app, raise_server_exceptions=False, headers={"authorization": f"Bearer {token}"}) as client:
         yield client
     app.state.services.close()
 

@@ -13,44 +13,88 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shipyard import __version__
+from shipyard.api.ratelimit import FailureLimiter
 from shipyard.api.routes import build_router
 from shipyard.core.context import reset_actor, set_actor
-from shipyard.core.errors import IntegrityError, NotFound, ShipyardError
+from shipyard.core.errors import IntegrityError, NotFound, RateLimited, ShipyardError, Unauthenticated
 from shipyard.core.hashing import normalize_digest
 from shipyard.core.settings import Settings
 from shipyard.services import Services
 
 API_PREFIX = "/api/v1"
-ACTOR_HEADER = "x-shipyard-actor"
+# Paths anyone may fetch: liveness and the API's own description (no data).
+OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+AUTH_ENV = "SHIPYARD_SERVER_AUTH"  # "0" runs an open server (development only)
 
 
-class ActorMiddleware:
-    """Sets the acting user for the request (the governance issue replaces this header with tokens)."""
+def auth_required_by_default() -> bool:
+    return os.environ.get(AUTH_ENV, "1") != "0"
 
-    def __init__(self, app: ASGIApp):
+
+class AuthMiddleware:
+    """Authenticates every request by its bearer token and sets the acting principal for it.
+
+    Missing or bad credentials answer 401 before any route runs; an address with too many recent
+    failures answers 429. The token itself is never logged or echoed. Without authentication
+    (``--no-auth``) every caller acts as the server's own user.
+    """
+
+    def __init__(self, app: ASGIApp, services: Services, require_auth: bool, limiter: FailureLimiter):
         self.app = app
+        self.services = services
+        self.require_auth = require_auth
+        self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not self.require_auth or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        actor = dict(scope.get("headers", [])).get(ACTOR_HEADER.encode())
-        token = set_actor(actor.decode(errors="replace")[:250] if actor else None)
+        client = (scope.get("client") or ("unknown", 0))[0]
+        wait = self.limiter.retry_after(client)
+        if wait > 0:
+            error = RateLimited(f"too many failed authentications from {client}; retry in {wait:.0f} s")
+            await _reject(scope, receive, send, error, {"retry-after": str(max(1, round(wait)))})
+            return
+        header = dict(scope.get("headers", [])).get(b"authorization", b"").decode(errors="replace")
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            message = "authentication required: send 'Authorization: Bearer <token>' (see `shipyard login`)"
+            await _reject(scope, receive, send, Unauthenticated(message), {"www-authenticate": "Bearer"})
+            return
+        try:
+            principal = await run_in_threadpool(self.services.access.authenticate, credentials.strip())
+        except Unauthenticated as exc:
+            self.limiter.fail(client)
+            await _reject(scope, receive, send, exc, {"www-authenticate": "Bearer"})
+            return
+        token = set_actor(principal)
         try:
             await self.app(scope, receive, send)
         finally:
             reset_actor(token)
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    services = services or Services(settings or Settings.resolve())
+async def _reject(scope: Scope, receive: Receive, send: Send, error: ShipyardError, headers: dict[str, str]) -> None:
+    response = JSONResponse({"error": error.to_dict()}, status_code=error.status, headers=headers)
+    await response(scope, receive, send)
+
+
+def create_app(
+    settings: Settings | None = None, services: Services | None = None, *, require_auth: bool | None = None
+) -> FastAPI:
+    """The server app; it authenticates every caller unless ``require_auth=False`` (or SHIPYARD_SERVER_AUTH=0)."""
+    if require_auth is None:
+        require_auth = auth_required_by_default() if services is None else services.require_auth
+    services = services or Services(settings or Settings.resolve(), require_auth=require_auth)
     app = FastAPI(title="Shipyard", version=__version__, description="Shipyard MLOps platform API")
     app.state.services = services
-    app.add_middleware(ActorMiddleware)
+    app.state.auth_limiter = FailureLimiter()
+    app.add_middleware(AuthMiddleware, services=services, require_auth=require_auth, limiter=app.state.auth_limiter)
     app.include_router(build_router(services), prefix=API_PREFIX)
     _add_blob_routes(app, services)
     _add_error_handlers(app)
@@ -68,12 +112,14 @@ def _add_blob_routes(app: FastAPI, services: Services) -> None:
 
     @app.head(API_PREFIX + "/blobs/{digest}", tags=["artifacts"])
     def has_blob(digest: str) -> JSONResponse:
+        services.access.require("read")
         if not store.has(normalize_digest(digest)):
             raise NotFound(f"object {digest} not found", field="digest")
         return JSONResponse(None)
 
     @app.get(API_PREFIX + "/blobs/{digest}", tags=["artifacts"])
     def get_blob(digest: str) -> StreamingResponse:
+        services.access.require("read")
         digest = normalize_digest(digest)
         stream = store.open(digest)
 
@@ -87,6 +133,7 @@ def _add_blob_routes(app: FastAPI, services: Services) -> None:
     @app.put(API_PREFIX + "/blobs/{digest}", tags=["artifacts"])
     async def put_blob(digest: str, request: Request) -> dict[str, Any]:
         """Upload an object; the server recomputes the digest and refuses a mismatch."""
+        await run_in_threadpool(services.access.require, "write")
         digest = normalize_digest(digest)
         if store.has(digest):
             async for _ in request.stream():

@@ -13,10 +13,11 @@ import typing
 import warnings
 from typing import Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 
+from shipyard.api.authorization import authorize
 from shipyard.api.operations import OPERATIONS, Operation, service_method
 from shipyard.services import Services
 
@@ -79,11 +80,20 @@ def _add_route(router: APIRouter, services: Services, op: Operation) -> None:
         )
 
     bound = getattr(getattr(services, op.service), op.name)
+    # Authorize before the request is validated, so a caller without the permission learns nothing
+    # (not even which fields are wrong); only a scope named in the JSON body must wait for the body.
+    scope_in_body = op.scope is not None and op.scope[1] in body_fields
+
+    def check_permission(request: Request) -> None:
+        if not scope_in_body:
+            authorize(services, op, {**request.query_params, **request.path_params})
 
     def endpoint(**kwargs: Any) -> Response:
         body = kwargs.pop("body", None)
         if body is not None:
             kwargs.update({name: getattr(body, name) for name in body_fields})
+        if scope_in_body:
+            authorize(services, op, kwargs)
         result = bound(**kwargs)
         return Response(adapter.dump_json(result), media_type="application/json")
 
@@ -98,6 +108,7 @@ def _add_route(router: APIRouter, services: Services, op: Operation) -> None:
         response_model=None if returns is type(None) else returns,
         tags=[op.service],
         operation_id=f"{op.service}_{op.name}",
+        dependencies=[Depends(check_permission)],
     )
 
 

@@ -130,7 +130,10 @@ app.add_typer(audit.app, name="audit", help="Verify the journal's hash chain.")
 app.add_typer(deploy.app, name="deploy", help="Roll model versions out to endpoints: canary, shadow, A/B, ...")
 app.command("feedback", help="Report outcomes by prediction id (business metrics, labels).")(deploy.feedback)
 app.add_typer(monitor.app, name="monitor", help="Monitoring: drift, performance with late labels, alerts, reports.")
-app.add_typer(access.app, name="access", help="Users, service accounts, API tokens and role grants.")
+app.add_typer(access.app, name="access", help="Users, service accounts, role grants, API tokens, protected aliases.")
+app.command("login")(access.login)
+app.command("logout")(access.logout)
+app.command("whoami")(access.whoami)
 app.add_typer(
     governance.review_app, name="review", help="Version lifecycle: submit for review, approve, reject, retire."
 )

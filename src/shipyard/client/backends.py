@@ -17,6 +17,7 @@ import pydantic_core
 from pydantic import TypeAdapter
 
 from shipyard.api.operations import BY_NAME, Operation, return_type
+from shipyard.client.credentials import resolve_token
 from shipyard.core.errors import IntegrityError, NotFound, ShipyardError, Unavailable
 from shipyard.core.hashing import hash_file, hash_stream, normalize_digest
 from shipyard.core.settings import Settings
@@ -50,18 +51,18 @@ class EmbeddedBackend:
 class RemoteBackend:
     remote = True
 
-    def __init__(self, settings: Settings, timeout: float = 60.0, retries: int = 3):
+    def __init__(self, settings: Settings, timeout: float = 60.0, retries: int = 3, token: str | None = None):
         assert settings.remote_uri
         self.settings = settings
         self.base_url = settings.remote_uri.rstrip("/")
         self.retries = retries
         import httpx  # only the remote backend needs it: embedded processes start faster without it
 
-        self.http = httpx.Client(
-            base_url=self.base_url,
-            timeout=timeout,
-            headers={"x-shipyard-actor": settings.actor, "user-agent": "shipyard-sdk"},
-        )
+        headers = {"user-agent": "shipyard-sdk"}
+        token = resolve_token(self.base_url, token)
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
         self.artifacts = RemoteArtifactStore(self)
         self._returns: dict[tuple[str, str], TypeAdapter[Any]] = {}
         self._lock = threading.Lock()

@@ -64,10 +64,12 @@ class Client(
         home: str | os.PathLike[str] | None = None,
         store_uri: str | None = None,
         artifact_uri: str | None = None,
+        token: str | None = None,
     ):
+        """``token``: the API token for a remote server (default: SHIPYARD_TOKEN, then `shipyard login`'s file)."""
         self.settings = Settings.resolve(home=home, store_uri=store_uri, artifact_uri=artifact_uri, remote_uri=uri)
         self._backend: EmbeddedBackend | RemoteBackend = (
-            RemoteBackend(self.settings) if self.settings.is_remote else EmbeddedBackend(self.settings)
+            RemoteBackend(self.settings, token=token) if self.settings.is_remote else EmbeddedBackend(self.settings)
         )
         self._metrics = MetricQueue(self._write_metrics)
         self._valid_keys: set[str] = set()

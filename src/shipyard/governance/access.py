@@ -150,7 +150,7 @@ class AccessService:
     ) -> RoleGrant:
         """Grant a role globally, or on one registered model or experiment (admin)."""
         self.require("admin")
-        scope_type, scope = _scope(role, model, experiment)
+        scope_type, scope = _scope(role, model, self._experiment_id(experiment))
         with self.db.write() as tx:
             row = self._principal_row(tx.conn, principal)
             existing = tx.conn.execute(
@@ -187,7 +187,7 @@ class AccessService:
     def revoke_role(self, principal: str, role: str, model: str | None = None, experiment: str | None = None) -> None:
         """Withdraw a grant made with the same role and scope (admin)."""
         self.require("admin")
-        scope_type, scope = _scope(role, model, experiment)
+        scope_type, scope = _scope(role, model, self._experiment_id(experiment))
         with self.db.write() as tx:
             row = self._principal_row(tx.conn, principal)
             deleted = tx.conn.execute(
@@ -202,6 +202,20 @@ class AccessService:
                 where = "globally" if scope_type == "global" else f"on {scope_type} {scope!r}"
                 raise NotFound(f"{principal!r} holds no {role} role {where}", field="role")
             tx.journal("role.revoked", "principal", principal, {"role": role, "scope_type": scope_type, "scope": scope})
+
+    def _experiment_id(self, experiment: str | None) -> str | None:
+        """Grants on an experiment are kept by id (names can change); accept either."""
+        if experiment is None:
+            return None
+        with self.db.read() as conn:
+            found = conn.execute(
+                sa.select(t.experiments.c.id).where(
+                    sa.or_(t.experiments.c.id == experiment, t.experiments.c.name == experiment)
+                )
+            ).scalar()
+        if found is None:
+            raise NotFound(f"experiment {experiment!r} not found", field="experiment")
+        return str(found)
 
     def roles_of(self, principal: str, model: str | None = None, experiment: str | None = None) -> list[str]:
         """The roles ``principal`` holds globally plus those on ``model`` / ``experiment``."""
