@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,9 @@ class AuditMixin:
         try:
             return self.materialize_model(digest)
         except IntegrityError as exc:
-            expected = exc.details.get("expected")
+            # the local store says which digest it expected; a remote download names it first in the message
+            found = re.search(r"sha256:[0-9a-f]{64}", exc.message)
+            expected = exc.details.get("expected") or (found.group(0) if found else None)
             what = f"object {expected} does not match its digest" if expected else exc.message
             raise IntegrityError(
                 f"{label}: {what} ({exc.message}); refusing to load a tampered artifact",

@@ -9,6 +9,7 @@ offline — and names the first checkpoint that fails.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from shipyard.store import schema as t
 from shipyard.store.database import Tx
 
 FIELDS = ("seq", "hash", "key_id", "public_key", "signature")
+ROW_FIELDS = ("seq", "ts", "actor", "action", "entity_type", "entity_id", "payload", "hash")
 
 
 def head(conn: sa.Connection) -> tuple[int, str] | None:
@@ -160,3 +162,32 @@ def _failed(seq: int | None, problem: str, checked: int, result: dict[str, Any] 
         "first_bad_checkpoint": seq,
         "problem": problem,
     }
+
+
+def journal_file_rows(path: str) -> Iterator[Any]:
+    """The entries of a ``shipyard audit export-journal`` JSON Lines file, as rows :func:`verify` reads."""
+    from types import SimpleNamespace
+
+    try:
+        lines = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise InvalidInput(f"no journal file at {path}", field="journal") from None
+    with lines:
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                yield SimpleNamespace(**{k: entry[k] for k in ROW_FIELDS})
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InvalidInput(f"{path}: line {n} is not a journal entry ({exc})", field="journal") from None
+
+
+def load_checkpoints_file(path: str) -> list[dict[str, Any]]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise InvalidInput(f"no checkpoints file at {path}", field="checkpoints") from None
+    except ValueError as exc:
+        raise InvalidInput(f"{path} is not JSON: {exc}", field="checkpoints") from None
