@@ -16,6 +16,7 @@ from shipyard.deploy.service import DeploymentService
 from shipyard.governance.access import AccessService
 from shipyard.governance.audit_service import AuditService
 from shipyard.governance.evaluation_service import EvaluationService
+from shipyard.governance.inventory import InventoryService
 from shipyard.governance.privacy_service import PrivacyService
 from shipyard.governance.service import GovernanceService
 from shipyard.monitoring.service import MonitoringService
@@ -106,6 +107,10 @@ class Services:
     def privacy(self) -> PrivacyService:
         return PrivacyService(self)
 
+    @cached_property
+    def inventory(self) -> InventoryService:
+        return InventoryService(self)
+
     def close(self) -> None:
         if "monitoring" in self.__dict__:
             self.monitoring.close()
@@ -130,4 +135,5 @@ SERVICE_CLASSES: dict[str, type] = {
     "evaluations": EvaluationService,
     "audit": AuditService,
     "privacy": PrivacyService,
+    "inventory": InventoryService,
 }

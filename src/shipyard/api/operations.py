@@ -19,6 +19,7 @@ from shipyard.api.data_operations import DATA_OPERATIONS
 from shipyard.api.deploy_operations import DEPLOY_OPERATIONS
 from shipyard.api.evaluation_operations import EVALUATION_OPERATIONS
 from shipyard.api.governance_operations import GOVERNANCE_OPERATIONS
+from shipyard.api.inventory_operations import INVENTORY_OPERATIONS
 from shipyard.api.job_operations import JOB_OPERATIONS
 from shipyard.api.monitoring_operations import MONITORING_OPERATIONS
 from shipyard.api.operation import Operation
@@ -233,6 +234,7 @@ OPERATIONS: tuple[Operation, ...] = (
     + EVALUATION_OPERATIONS
     + AUDIT_OPERATIONS
     + PRIVACY_OPERATIONS
+    + INVENTORY_OPERATIONS
 )
 
 BY_NAME: dict[tuple[str, str], Operation] = {(op.service, op.name): op for op in OPERATIONS}

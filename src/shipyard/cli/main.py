@@ -31,6 +31,7 @@ from shipyard.cli import (
     evaluations,
     experiments,
     governance,
+    inventory,
     journal,
     metrics,
     models,
@@ -134,6 +135,7 @@ app.add_typer(access.app, name="access", help="Users, service accounts, role gra
 app.command("login")(access.login)
 app.command("logout")(access.logout)
 app.command("whoami")(access.whoami)
+app.command("inventory")(inventory.inventory)
 app.add_typer(
     governance.review_app, name="review", help="Version lifecycle: submit for review, approve, reject, retire."
 )

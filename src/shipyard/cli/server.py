@@ -52,6 +52,52 @@ def _start_scheduler(settings: Settings, interval: float, schedules: bool = True
     threading.Thread(target=runner.run_forever, name=name, daemon=True).start()
 
 
+def _start_upkeep(settings: Settings, interval: float) -> None:
+    """Enforce retention policies and sign a journal checkpoint every ``interval`` seconds, in a daemon
+    thread over the server's own store (as the server's local user)."""
+    import logging
+    import threading
+
+    from shipyard.services import Services
+
+    log = logging.getLogger("shipyard.server")
+
+    def loop() -> None:
+        services = Services(settings)
+        stop = threading.Event()
+        while not stop.wait(interval):
+            try:
+                services.privacy.enforce_retention()
+                services.audit.create_checkpoint()
+            except Exception as exc:  # keep serving; the next round retries
+                log.warning("governance upkeep failed: %s", exc)
+
+    threading.Thread(target=loop, name="shipyard-upkeep", daemon=True).start()
+
+
+def _admin_hint(settings: Settings) -> str | None:
+    """What to do when a server that requires authentication has nobody who could log in."""
+    import sqlalchemy as sa
+
+    from shipyard.services import Services
+    from shipyard.store import schema as t
+
+    services = Services(settings)
+    try:
+        with services.db.read() as conn:
+            admins = conn.execute(
+                sa.select(sa.func.count()).select_from(t.role_grants).where(t.role_grants.c.role == "admin")
+            ).scalar_one()
+    finally:
+        services.close()
+    if admins:
+        return None
+    return (
+        "No admin exists yet, so nobody can log in. Create one (and a token) against the store directly:\n"
+        f"  shipyard --home {settings.home} access user create NAME --role admin --token"
+    )
+
+
 def _redact(uri: str) -> str:
     return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", uri)
 
@@ -74,11 +120,21 @@ def serve(
     monitor_interval: Annotated[
         float, typer.Option("--monitor-interval", min=0.05, help="Seconds between checks for due monitors.")
     ] = 10.0,
+    auth: Annotated[
+        bool,
+        typer.Option("--auth/--no-auth", help="Require an API token from every caller (--no-auth: development only)."),
+    ] = True,
+    upkeep_interval: Annotated[
+        float,
+        typer.Option(
+            "--upkeep-interval", min=0.05, help="Seconds between retention enforcement and journal checkpoints."
+        ),
+    ] = 300.0,
 ) -> None:
     """Run the Shipyard HTTP server (API under /api/v1, OpenAPI at /docs, /health)."""
     import uvicorn
 
-    from shipyard.api.app import create_app
+    from shipyard.api.app import AUTH_ENV, create_app
 
     st = state(ctx)
     import_from_cwd()  # pipelines run by the jobs API and the scheduler may live in the current directory
@@ -90,12 +146,18 @@ def serve(
         markup=False,
         soft_wrap=True,
     )
+    os.environ[AUTH_ENV] = "1" if auth else "0"  # every worker builds its app from the environment
+    if not auth:
+        st.err.print("Authentication is OFF: every caller acts as the server's own user (an admin).", markup=False)
+    elif hint := _admin_hint(settings):
+        st.err.print(hint, markup=False, soft_wrap=True)
+    _start_upkeep(settings, upkeep_interval)
     if scheduler:
         _start_scheduler(settings, scheduler_interval)
     if monitors:
         _start_scheduler(settings, monitor_interval, schedules=False, monitors=True)
     if workers == 1:
-        app = create_app(settings)
+        app = create_app(settings, require_auth=auth)
         try:
             uvicorn.run(app, host=host, port=port, log_level=log_level)
         finally:
@@ -105,5 +167,5 @@ def serve(
     os.environ["SHIPYARD_STORE_URI"] = settings.store_uri
     os.environ["SHIPYARD_ARTIFACT_URI"] = settings.artifact_uri
     # Open (and migrate) the store once here, so the workers do not race to create it.
-    create_app(settings).state.services.close()
+    create_app(settings, require_auth=auth).state.services.close()
     uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level)

@@ -23,6 +23,7 @@ from shipyard.client.data import DatasetsMixin
 from shipyard.client.deploy import DeployMixin
 from shipyard.client.evaluations import EvaluationsMixin
 from shipyard.client.governance import GovernanceMixin
+from shipyard.client.inventory import InventoryMixin
 from shipyard.client.metric_queue import MetricQueue, QueuedPoint
 from shipyard.client.monitoring import MonitoringMixin
 from shipyard.client.pipelines import PipelinesMixin
@@ -54,6 +55,7 @@ class Client(
     EvaluationsMixin,
     AuditMixin,
     PrivacyMixin,
+    InventoryMixin,
 ):
     """Talk to Shipyard. ``Client()`` reads ``SHIPYARD_URI`` / ``SHIPYARD_HOME`` / ``SHIPYARD_STORE_URI``."""
 
