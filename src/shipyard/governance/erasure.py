@@ -625,6 +625,7 @@ class Eraser:
     def _flagged(self, conn: sa.Connection, plan: Plan) -> list[FlaggedModelVersion]:
         """Model versions trained on a dataset version that held the subject, or whose input example does."""
         affected = {v.row.id: f"{ds.name}@{v.row.version}" for ds in plan.datasets for v in ds.versions}
+        affected.update(_purged_ancestors(conn, affected))
         reasons: dict[str, list[str]] = {}
         u, mv = t.data_usages.c, t.model_versions.c
         if affected:
@@ -841,6 +842,32 @@ class Eraser:
                 "version.flagged", "model", row.model_id,
                 {"version": flagged.version, "erasure": erasure_id, "reasons": flagged.reasons},
             )  # fmt: skip
+
+
+def _purged_ancestors(conn: sa.Connection, versions: dict[str, str]) -> dict[str, str]:
+    """Ancestors of ``versions`` whose files an earlier erasure purged: they cannot be read any more,
+    so whether they held this subject is unknown — models trained on them are flagged too."""
+    v, tg = t.dataset_versions.c, t.tags.c
+    erased = set(
+        conn.execute(
+            sa.select(tg.entity_id).where(tg.entity_type == "dataset_version", tg.key == ERASED_BY_TAG)
+        ).scalars()
+    )
+    if not erased:
+        return {}
+    rows = {r.id: r for r in conn.execute(sa.select(v.id, v.dataset_id, v.version, v.parents))}
+    names = dict(conn.execute(sa.select(t.datasets.c.id, t.datasets.c.name)).all())
+    found: dict[str, str] = {}
+    todo = [p for i in versions for p in (rows[i].parents or []) if i in rows]
+    while todo:
+        parent = todo.pop()
+        if parent in found or parent in versions or parent not in rows:
+            continue
+        row = rows[parent]
+        if parent in erased:
+            found[parent] = f"{names.get(row.dataset_id)}@{row.version} (purged by an earlier erasure)"
+        todo.extend(row.parents or [])
+    return found
 
 
 def journal_summary(report: Erasure) -> dict[str, Any]:
