@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import math
 import os
 import shutil
@@ -61,6 +62,8 @@ from shipyard.governance.privacy_entities import (
 from shipyard.store import schema as t
 from shipyard.store.database import Tx
 from shipyard.store.tags import set_tags
+
+log = logging.getLogger(__name__)
 
 INPUT_PREFIX = "in."
 CHUNK = 500  # ids per IN (...) clause
@@ -677,7 +680,14 @@ class Eraser:
         old_blobs = list(dict.fromkeys(old_blobs))
         report = self.report(plan, erasure_id)
         self._switch(plan, erasure_id, report, old_blobs, erased_trees)
-        return finish_purge(self.services, erasure_id)
+        try:
+            return finish_purge(self.services, erasure_id)
+        except Exception as exc:  # the erasure is recorded as "purging": the next one finishes the deletions
+            log.warning("erasure %s: deleting the old blobs failed, to be retried: %s", erasure_id, type(exc).__name__)
+            with self.db.read() as conn:
+                return erasure_of(
+                    conn.execute(sa.select(t.erasures).where(t.erasures.c.id == erasure_id)).one()._mapping
+                )
 
     def _write_segments(self, plan: Plan, old_blobs: list[str]) -> None:
         for seg in plan.segments:

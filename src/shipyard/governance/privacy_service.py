@@ -30,9 +30,7 @@ class PrivacyService:
         versions trained on it. ``dry_run`` reports what would go and changes nothing."""
         pairs = erasure.parse_subject(subject)
         if not dry_run:
-            # an earlier erasure interrupted after its switch still has blobs to delete
-            for pending in erasure.pending_erasures(self.db):
-                erasure.finish_purge(self.services, pending)
+            self._resume_erasures()  # an earlier erasure interrupted after its switch has blobs to delete
         eraser = erasure.Eraser(self.services, pairs)
         plan = eraser.plan()
         if dry_run:
@@ -67,5 +65,11 @@ class PrivacyService:
         retention.remove_policy(self.db, target)
 
     def enforce_retention(self, now_ms: int | None = None) -> RetentionRun:
-        """Delete what the policies say is too old (``now_ms``: the time to judge ages at, default now)."""
+        """Delete what the policies say is too old (``now_ms``: the time to judge ages at, default now).
+        Also finishes the blob deletions of an erasure that was interrupted after its switch."""
+        self._resume_erasures()
         return retention.enforce(self.services, now_ms)
+
+    def _resume_erasures(self) -> None:
+        for pending in erasure.pending_erasures(self.db):
+            erasure.finish_purge(self.services, pending)
