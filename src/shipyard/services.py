@@ -73,7 +73,10 @@ class Services:
 
     @cached_property
     def deploy(self) -> DeploymentService:
-        return DeploymentService(self.db, self.registry)
+        deploy = DeploymentService(self.db, self.registry)
+        deploy.deploy_gates.append(lambda *args: self.governance.deploy_gate(*args))
+        deploy.live_hooks.append(lambda *args: self.governance.mark_live(*args))
+        return deploy
 
     @cached_property
     def predictions(self) -> PredictionSegmentService:

@@ -26,11 +26,27 @@ class DeployMixin:
 
     # -- rollouts
 
-    def deploy(self, endpoint: str, model: str, strategy: str = "canary", **options: Any) -> Deployment:
+    def deploy(
+        self,
+        endpoint: str,
+        model: str,
+        strategy: str = "canary",
+        *,
+        override_justification: str | None = None,
+        **options: Any,
+    ) -> Deployment:
         """Roll ``model`` out to ``endpoint``: ``strategy`` is direct, bluegreen, canary, shadow, ab or rolling;
-        ``options`` are the strategy's (``steps=[5, 25, 50]``, ``step_seconds=60``, ``key="x-user"``, ...)."""
+        ``options`` are the strategy's (``steps=[5, 25, 50]``, ``step_seconds=60``, ``key="x-user"``, ...).
+        ``override_justification``: an admin's written reason to deploy despite a policy violation."""
+        extra = {"override_justification": override_justification} if override_justification is not None else {}
         return self._call(
-            "deploy", "create_deployment", endpoint=endpoint, model=model, strategy=strategy, options=options or None
+            "deploy",
+            "create_deployment",
+            endpoint=endpoint,
+            model=model,
+            strategy=strategy,
+            options=options or None,
+            **extra,
         )
 
     def deployment_status(self, endpoint: str) -> DeploymentStatus:

@@ -17,6 +17,7 @@ import contextlib
 import math
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,6 +54,11 @@ class DeploymentService:
     def __init__(self, db: Database, registry: RegistryService):
         self.db = db
         self.registry = registry
+        # Governance plugs in here (services.py): gates run before a deployment is written with
+        # (model name, version, strategy, override justification) and raise to refuse it; live hooks
+        # run inside the transaction where a version goes live with (tx, model name, version, endpoint).
+        self.deploy_gates: list[Callable[[str, int, str, str | None], None]] = []
+        self.live_hooks: list[Callable[[Tx, str, int, str], None]] = []
 
     # ------------------------------------------------------------------------------------------
     # endpoints
@@ -80,12 +86,18 @@ class DeploymentService:
     # deployments: the operator's verbs
 
     def create_deployment(
-        self, endpoint: str, model: str, strategy: str = "canary", options: dict[str, Any] | None = None
+        self,
+        endpoint: str,
+        model: str,
+        strategy: str = "canary",
+        options: dict[str, Any] | None = None,
+        override_justification: str | None = None,
     ) -> Deployment:
         """Roll ``model`` (a ``models:/`` URI) out to ``endpoint`` with ``strategy``.
 
         A new endpoint simply starts serving the model (strategy ``direct``: there is nothing to compare
-        against). ``options`` are the strategy's (see :class:`DeployOptions`).
+        against). ``options`` are the strategy's (see :class:`DeployOptions`). Policies that apply to the
+        model must pass the deploy gate; an admin may override them with ``override_justification``.
         """
         check_name(endpoint, "endpoint name")
         if strategy not in STRATEGIES:
@@ -95,6 +107,8 @@ class DeploymentService:
         parsed = DeployOptions.for_strategy(strategy, options)
         version = self.registry.resolve(model)
         candidate = VersionRef(model_name=version.model_name, version=version.version, digest=version.digest)
+        for gate in self.deploy_gates:
+            gate(candidate.model_name, candidate.version, strategy, override_justification)
         now = now_ms()
         with self.db.write() as tx:
             row = self._endpoint_row(tx.conn, endpoint, required=False, lock=True)
@@ -175,6 +189,9 @@ class DeploymentService:
                 else:
                     changes["deployment_id"] = deployment_id
                 tx.conn.execute(t.endpoints.update().where(t.endpoints.c.name == endpoint).values(**changes))
+            if status == "promoted":
+                for hook in self.live_hooks:
+                    hook(tx, candidate.model_name, candidate.version, endpoint)
         return self.get_deployment(deployment_id)
 
     def get_deployment(self, deployment_id: str) -> Deployment:
@@ -520,6 +537,8 @@ class DeploymentService:
         changes: dict[str, Any] = {"deployment_id": None, "revision": row.revision + 1, "updated_at": now}
         if status == "promoted":
             changes.update(_stable(d.candidate))
+            for hook in self.live_hooks:
+                hook(tx, d.candidate.model_name, d.candidate.version, d.endpoint)
         tx.conn.execute(t.endpoints.update().where(t.endpoints.c.name == d.endpoint).values(**changes))
         tx.journal(
             f"deployment.{status}",
