@@ -567,8 +567,9 @@ class Eraser:
                     mask = table_mask(table, self.subject)
                     if mask is not None and mask.any():
                         found.sample_mask = mask
-            # a window segmented by a subject key holds aggregates of exactly the subject's predictions
-            for w in windows:
+            # a window segmented by the subject's key holds aggregates of exactly the subject's predictions
+            # (with more than one key, a segment on one of them also holds other people's)
+            for w in windows if len(self.subject) == 1 else ():
                 if w.monitor_id != row.id:
                     continue
                 column, _, value = w.segment.partition("=")
@@ -584,7 +585,10 @@ class Eraser:
                 sa.select(mv.id, mv.model_id, mv.version, mv.input_example).where(mv.input_example.is_not(None))
             ).all()
         for row in rows:
-            if _example_mask(row.input_example, self.subject) is not None:
+            example = row.input_example
+            if isinstance(example, dict) and example.get("type") == "dataframe":
+                plan.seen.update(k for k in self.subject if k in example.get("columns", []))
+            if _example_mask(example, self.subject) is not None:
                 plan.examples.append(row)
 
     # -- reporting ---------------------------------------------------------------------------------
