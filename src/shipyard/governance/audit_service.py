@@ -48,8 +48,11 @@ class AuditService:
         """Insert the key unless it is there (racing writers insert it once); True if this call did."""
         values = {"key_id": key_id, "owner": owner, "public_key": public, "created_at": now_ms()}
         dialect = postgresql if tx.dialect == "postgresql" else sqlite
-        result = tx.conn.execute(dialect.insert(t.signing_keys).values(**values).on_conflict_do_nothing())
-        if result.rowcount:
+        if tx.conn.execute(sa.select(t.signing_keys.c.key_id).where(t.signing_keys.c.key_id == key_id)).first():
+            return False
+        insert = dialect.insert(t.signing_keys).values(**values).on_conflict_do_nothing()
+        # RETURNING says whether this statement inserted (rowcount is unreliable after ON CONFLICT)
+        if tx.conn.execute(insert.returning(t.signing_keys.c.key_id)).first() is not None:
             tx.journal("signing_key.registered", "signing_key", key_id, {"owner": owner, "public_key": public})
             return True
         return False
