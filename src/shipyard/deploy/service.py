@@ -400,6 +400,20 @@ class DeploymentService:
     def record_samples(self, replica_id: str, samples: list[dict[str, Any]], routes: list[dict[str, Any]]) -> None:
         """Store a replica's cumulative observations per (deployment, step, variant) and which variant
         answered each prediction of a rollout (for feedback attribution)."""
+        for field, items, required in (
+            ("samples", samples, ("deployment_id", "step", "variant")),
+            ("routes", routes, ("prediction_id", "deployment_id", "variant")),
+        ):
+            for i, item in enumerate(items):
+                missing = [k for k in required if not isinstance(item, dict) or k not in item]
+                if missing:
+                    raise InvalidInput(f"{field}[{i}] lacks {missing[0]!r}", field=f"{field}.{i}.{missing[0]}")
+        try:
+            self._record_samples(replica_id, samples, routes)
+        except (TypeError, ValueError) as exc:  # a field of the wrong type: nothing was stored
+            raise InvalidInput(f"malformed replica samples: {exc}", field="samples") from None
+
+    def _record_samples(self, replica_id: str, samples: list[dict[str, Any]], routes: list[dict[str, Any]]) -> None:
         now = now_ms()
         with self.db.write() as tx:
             for sample in samples:

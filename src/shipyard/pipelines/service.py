@@ -198,6 +198,9 @@ class PipelineService:
         if schedule_id is not None:
             query = query.where(t.pipeline_runs.c.schedule_id == schedule_id)
         if status is not None:
+            if status.upper() not in PipelineStatus.__members__.values():
+                allowed = ", ".join(PipelineStatus.__members__.values())
+                raise InvalidInput(f"status must be one of {allowed}, not {status!r}", field="status")
             query = query.where(t.pipeline_runs.c.status == PipelineStatus(status.upper()).value)
         with self.db.read() as conn:
             return self._runs(conn, conn.execute(query.limit(limit)).all())
