@@ -79,7 +79,7 @@ def test_enforcement_drops_rewrites_and_ages_out(client) -> None:
             ).all()
         counts = {e.entity_id: e.payload for e in entries}
         assert counts["predictions"]["rows"] == 14 and counts["predictions"]["segments_deleted"] == 1
-        assert counts["labels"] == {"cutoff": now - DAY, "rows": 0}
+        assert "labels" not in counts and "feedback" not in counts  # nothing removed: not journaled
     assert {p.target: p.last_enforced_at for p in client.list_retention()} == {
         "feedback": now,
         "labels": now,
@@ -91,6 +91,13 @@ def test_enforcement_drops_rewrites_and_ages_out(client) -> None:
     assert (later.feedback, later.labels, later.predictions) == (2, 3, 0)
     with server_services(client) as services:
         assert ids_in(services, "prediction_labels") == set() and ids_in(services, "prediction_feedback") == set()
+        with services.db.read() as conn:
+            labels = conn.execute(
+                sa.select(t.journal.c.payload).where(
+                    t.journal.c.action == "retention.enforced", t.journal.c.entity_id == "labels"
+                )
+            ).scalar_one()
+        assert labels == {"cutoff": now + DAY, "rows": 3}
     assert client.verify_journal()["ok"]
 
 

@@ -8,9 +8,10 @@ A policy per target (``predictions``, ``feedback``, ``labels``) says the maximum
   routing rows (``routed_predictions``) older than the cutoff go with them;
 * feedback by ``created_at``, labels by ``received_at``.
 
-New blobs are written first, the references switch in one transaction (journaled with counts per
-target, ``last_enforced_at`` updated), and replaced blobs are deleted last, once nothing references
-them. The server's background loop calls ``PrivacyService.enforce_retention``.
+New blobs are written first, the references switch in one transaction (``last_enforced_at`` updated;
+a target that lost rows journaled as ``retention.enforced`` with its counts), and replaced blobs are
+deleted last, once nothing references them. The server's background loop calls
+``PrivacyService.enforce_retention``.
 """
 
 from __future__ import annotations
@@ -136,12 +137,16 @@ def enforce(services: Any, now: int | None = None) -> RetentionRun:
             "labels": {"rows": run.labels},
         }
         for target in policies:
+            # last_enforced_at is bookkeeping (like a heartbeat): the server's loop runs this often, so
+            # only a run that removed something is journaled, with its counts
             tx.conn.execute(
                 t.retention_policies.update()
                 .where(t.retention_policies.c.target == target)
                 .values(last_enforced_at=now)
             )
-            tx.journal("retention.enforced", "retention", target, {"cutoff": run.cutoffs[target], **counts[target]})
+            if any(counts[target].values()):
+                payload = {"cutoff": run.cutoffs[target], **counts[target]}
+                tx.journal("retention.enforced", "retention", target, payload)
     if old_blobs:
         run.blobs_deleted, _ = purge(services, old_blobs)
     if run.predictions or run.feedback or run.labels:
