@@ -208,9 +208,12 @@ def judge_rule(policy: PolicyRef, rule: dict[str, Any], gate: str, ev: Evidence)
             value, where = (float(found), "the source run") if found is not None else (None, None)
         threshold = _bounds(rule)
         if value is None:
-            sources = {"any": "the newest evaluation nor the source run", "evaluation": "the newest evaluation"}
-            missing = f"neither {sources['any']}" if source == "any" else sources.get(source, "the source run")
-            return result(False, None, threshold, f"no value for metric {metric!r}: {missing} has it")
+            missing = {
+                "any": "neither the newest evaluation nor the source run has it",
+                "evaluation": "the newest evaluation does not have it",
+                "run": "the source run does not have it" if ev.subject.source_run_id else "there is no source run",
+            }[source]
+            return result(False, None, threshold, f"no value for metric {metric!r}: {missing}")
         passed = _within(value, rule)
         return result(passed, value, threshold, f"{metric} = {value:g} (from {where}), required {_required(rule)}")
     if kind == "fairness":
