@@ -29,6 +29,8 @@ def _world(client):
     and feedback, and data the erasure must not touch."""
     frame = customers()
     dataset = client.log_dataset(frame, "customers")
+    client.set_contract("customers", {"columns": {"user_id": {"max": 5}}})  # users 6.. fail: rows kept verbatim
+    assert not client.validate_dataset(dataset.ref).passed
     client.log_dataset(pd.DataFrame({"city": ["Oslo", "Lima"], "n": [1, 2]}), "cities")  # no subject key
     model = LogisticRegression().fit(frame[["x", "z"]], frame["y"])
     client.register_model(model, "churn", data_refs=[dataset.ref], input_example=frame[["x", "z"]].head(2))
@@ -75,6 +77,11 @@ def test_erase_subject_everywhere(client) -> None:
     with pytest.raises(NotFound, match=f"erased by erasure {erasure.id}.*read customers@2"):
         client.load_dataset("customers@1")
     assert client.get_dataset("cities").version == 1  # datasets without the key are untouched
+    # the stored validation report of the old version kept failing rows verbatim: the subject's is gone
+    assert erasure.datasets[0].validation_rows == 1
+    (report,) = client.validation_reports("customers@1")
+    failing = next(c for c in report.checks if c.name == "user_id.max").failing_rows
+    assert [r["user_id"] for r in failing] == [6, 8, 9, 10] and SUBJECT_EMAIL not in str(report)
 
     # the model trained on it is flagged; the other is not
     assert client.get_version("churn", 1).tags["shipyard.erasure"] == erasure.id

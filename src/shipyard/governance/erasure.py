@@ -408,6 +408,7 @@ class _Version:
     row: Any
     manifest: dict[str, Any]
     hits: dict[str, int]  # data file path -> the subject's rows in it
+    positions: set[int] | None  # the subject's row positions in the version's table (None: a file is gone)
 
 
 @dataclass
@@ -440,6 +441,7 @@ class Plan:
     datasets: list[_Dataset] = field(default_factory=list)
     monitors: list[_Monitor] = field(default_factory=list)
     examples: list[Any] = field(default_factory=list)  # model version rows whose input example holds the subject
+    reports: list[tuple[str, str, dict[str, Any], int]] = field(default_factory=list)  # validation reports
     file_masks: dict[str, np.ndarray | None] = field(default_factory=dict)  # data file digest -> mask
 
 
@@ -460,6 +462,7 @@ class Eraser:
         self._plan_datasets(plan)
         self._plan_monitors(plan)
         self._plan_examples(plan)
+        self._plan_reports(plan)
         missing = [key for key in self.subject if key not in plan.seen]
         if missing:
             raise InvalidInput(
@@ -509,7 +512,8 @@ class Eraser:
                 plan.file_masks[digest] = None  # already purged by an earlier erasure
                 return None
             plan.seen.update(k for k in self.subject if k in table.column_names)
-            plan.file_masks[digest] = table_mask(table, self.subject)
+            mask = table_mask(table, self.subject)
+            plan.file_masks[digest] = np.zeros(table.num_rows, dtype=bool) if mask is None else mask
         return plan.file_masks[digest]
 
     def _plan_datasets(self, plan: Plan) -> None:
@@ -538,12 +542,20 @@ class Eraser:
                 except NotFound:
                     continue
                 hits = {}
+                positions: set[int] | None = set()
+                offset = 0  # files are read in this order into one table (what validation reports number)
                 for rel in data_files(manifest["entries"], row.format):
                     mask = self._file_mask(plan, manifest["entries"][rel]["digest"], row.format)
-                    if mask is not None and mask.any():
+                    if mask is None:
+                        positions = None
+                        continue
+                    if mask.any():
                         hits[rel] = int(mask.sum())
+                        if positions is not None:
+                            positions.update(int(i) + offset for i in np.flatnonzero(mask))
+                    offset += len(mask)
                 if hits:
-                    found.versions.append(_Version(row, manifest, hits))
+                    found.versions.append(_Version(row, manifest, hits, positions))
             if found.versions:
                 plan.datasets.append(found)
 
@@ -591,6 +603,24 @@ class Eraser:
             if _example_mask(example, self.subject) is not None:
                 plan.examples.append(row)
 
+    def _plan_reports(self, plan: Plan) -> None:
+        """Validation reports keep up to five failing rows per check, verbatim: the subject's go (found
+        by their position in a version that held the subject, or by the subject's columns)."""
+        r, v, d = t.validation_reports.c, t.dataset_versions.c, t.datasets.c
+        positions = {ver.row.id: ver.positions for ds in plan.datasets for ver in ds.versions}
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(r.id, r.dataset_version_id, r.report, d.name)
+                .select_from(t.validation_reports.join(t.dataset_versions, r.dataset_version_id == v.id).join(
+                    t.datasets, v.dataset_id == d.id
+                ))
+            ).all()  # fmt: skip
+        for row in rows:
+            known = positions.get(row.dataset_version_id) or set()
+            report, dropped = _scrub_report(row.report, self.subject, known)
+            if dropped:
+                plan.reports.append((row.id, row.name, report, dropped))
+
     # -- reporting ---------------------------------------------------------------------------------
 
     def report(self, plan: Plan, erasure_id: str | None) -> Erasure:
@@ -612,6 +642,7 @@ class Eraser:
                 DatasetErasure(
                     dataset=ds.name,
                     rows=sum(ds.latest_hit.hits.values()) if ds.latest_hit else 0,
+                    validation_rows=sum(n for _, name, _, n in plan.reports if name == ds.name),
                     erased_versions=[f"{ds.name}@{v.row.version}" for v in ds.versions],
                     new_version=None if ds.new_version is None else ds.new_version.ref,
                 )
@@ -808,6 +839,12 @@ class Eraser:
                         "dataset_version.erased", "dataset_version", v.row.id,
                         {"erasure": erasure_id, "files_purged": len(v.hits), "successor": successor, "tags": tags},
                     )  # fmt: skip
+            for report_id, _, scrubbed, dropped in plan.reports:
+                vr = t.validation_reports
+                tx.conn.execute(vr.update().where(vr.c.id == report_id).values(report=scrubbed))
+                tx.journal(
+                    "validation_report.erased", "validation_report", report_id, {"erasure": erasure_id, "rows": dropped}
+                )
             for m in plan.monitors:
                 if m.new_sample is not None:
                     reference = {**m.row.reference, "sample": m.new_sample}
@@ -929,7 +966,34 @@ def erasure_of(row: Any) -> Erasure:
     return Erasure(**summary, id=row["id"], actor=row["actor"], created_at=row["created_at"])
 
 
-# -- input examples --------------------------------------------------------------------------------
+# -- stored rows: validation reports and input examples --------------------------------------------
+
+
+def _scrub_report(report: Any, subject: dict[str, str], positions: set[int]) -> tuple[Any, int]:
+    """The report without the subject's failing rows, and how many were dropped."""
+    if not isinstance(report, dict) or not isinstance(report.get("checks"), list):
+        return report, 0
+    dropped = 0
+    checks = []
+    for check in report["checks"]:
+        rows = check.get("failing_rows") if isinstance(check, dict) else None
+        if not rows:
+            checks.append(check)
+            continue
+        kept = [
+            row
+            for row in rows
+            if not (
+                isinstance(row, dict)
+                and (
+                    row.get("_row") in positions
+                    or all(k in row and value_matches(row[k], w) for k, w in subject.items())
+                )
+            )
+        ]
+        dropped += len(rows) - len(kept)
+        checks.append({**check, "failing_rows": kept})
+    return {**report, "checks": checks}, dropped
 
 
 def _example_mask(example: Any, subject: dict[str, str]) -> list[int] | None:

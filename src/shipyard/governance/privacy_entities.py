@@ -25,6 +25,7 @@ class DatasetErasure(BaseModel):
     rows: int  # the subject's rows in the latest version (0 when only older versions held it)
     erased_versions: list[str] = Field(default_factory=list)  # refs whose blobs holding the subject are purged
     new_version: str | None = None  # the version written without the subject (None: the latest lacked it)
+    validation_rows: int = 0  # the subject's failing rows removed from stored validation reports
 
 
 class MonitorErasure(BaseModel):
