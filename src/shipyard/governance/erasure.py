@@ -310,10 +310,26 @@ def referenced(conn: sa.Connection, artifacts: Any, digests: Iterable[str]) -> d
     live = sa.select(t.dataset_versions.c.digest).where(t.dataset_versions.c.id.not_in(erased))
     for tree in set(conn.execute(live).scalars()):
         with contextlib.suppress(NotFound, InvalidInput):
-            for entry in _manifest(artifacts, tree)["entries"].values():
-                if entry["digest"] in wanted:
-                    found.setdefault(entry["digest"], "dataset file")
+            for digest in _tree_files(artifacts, tree) & wanted:
+                found.setdefault(digest, "dataset file")
     return found
+
+
+# A manifest never changes (its digest names it), so the file digests of each tree are read once per
+# process: retention, run by the server's loop, checks every dataset tree before deleting a segment.
+_TREE_FILES: dict[tuple[str, str], frozenset[str]] = {}
+_TREE_FILES_MAX = 100_000
+
+
+def _tree_files(artifacts: Any, tree: str) -> frozenset[str]:
+    key = (str(artifacts.root), tree)
+    files = _TREE_FILES.get(key)
+    if files is None:
+        files = frozenset(e["digest"] for e in _manifest(artifacts, tree)["entries"].values())
+        if len(_TREE_FILES) >= _TREE_FILES_MAX:
+            _TREE_FILES.clear()
+        _TREE_FILES[key] = files
+    return files
 
 
 def _manifest(artifacts: Any, digest: str) -> dict[str, Any]:
