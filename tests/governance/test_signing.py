@@ -202,3 +202,34 @@ def test_the_server_key_path_comes_from_the_environment(tmp_path: Path, monkeypa
         assert not (tmp_path / "home" / "keys").exists()
     finally:
         client.close()
+
+
+def test_concurrent_first_registrations_record_the_server_key_once(tmp_path: Path, pg_uri: str) -> None:
+    import threading
+
+    home = tmp_path / "home"
+    errors: list[BaseException] = []
+
+    def register(worker: int) -> None:
+        own = Client(home=home, store_uri=pg_uri)
+        try:
+            own.register_model(model(), f"m{worker}")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=register, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    client = Client(home=home, store_uri=pg_uri)
+    try:
+        assert len(client.list_signing_keys()) == 1
+        assert all(client.verify_version_signature(f"m{n}", 1)["valid"] for n in range(6))
+        assert len(client.read_journal(action="signing_key.registered")) == 1
+        assert client.verify_journal()["ok"]
+    finally:
+        client.close()
