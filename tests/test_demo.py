@@ -26,12 +26,22 @@ def test_demo_runs_end_to_end_twice(tmp_path: Path) -> None:
     assert {"mean radius", "worst radius"} <= set(first["monitor_drifted"])
     assert first["monitor_retraining_run"]
     assert Path(first["monitor_report"]).read_text().startswith("<!doctype html>")
+    # governance: the champion went through review under the release policy, approved by two reviewers
+    # (the author's own approval refused), and its audit trail, chain and evidence bundle verify
+    assert (first["governance_stage"], first["governance_policy_version"]) == ("approved", 1)
+    actions = first["audit_actions"]
+    assert actions.index("version.registered") < actions.index("version.submitted") < actions.index("version.approved")
+    assert actions.index("version.approved") < actions.index("alias.set") and "version.signed" in actions
+    assert first["audit_journal_ok"] and first["audit_bundle_ok"]
     text = out.getvalue()
+    assert "separation of duties" in text and "bundle OK" in text
     assert "champion" in text and first["digest"] in text and "Lineage of the champion" in text
 
     client = Client(home=tmp_path / "home")
     champion = client.get_version_by_alias(MODEL_NAME, "champion")
     assert champion.version == first["version"] and champion.digest == first["digest"]
+    assert champion.stage == "deployed"  # approved, then live on the endpoint
+    assert client.review_status(MODEL_NAME, champion.version).approvals == ["rita", "sam"]
     # Lineage: dataset version → pipeline run → the register step's tracking run → the model version.
     assert champion.data_refs == [f"{DATASET}@1"] == [first["dataset"]]
     step_run = client.get_step_run_by_run_id(champion.source_run_id)

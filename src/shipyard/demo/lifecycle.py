@@ -7,8 +7,10 @@ the best). It runs the pipeline a second time to show every step served from the
 the ``champion`` alias at the registered version, loads the champion back by alias and predicts,
 and prints the champion's lineage: dataset version → pipeline run → training run → model version.
 Then :mod:`shipyard.demo.rollout` serves the champion and rolls out a challenger as a canary
-judged on live traffic, and a faulty release that the judge rolls back. Later capabilities
-(monitoring, governance) extend this script; keep it readable top to bottom.
+judged on live traffic, and a faulty release that the judge rolls back; :mod:`shipyard.demo.monitoring`
+watches the endpoint drift and retrains; :mod:`shipyard.demo.governance` approves every release under a
+policy (two reviewers, separation of duties) and ends with the champion's verified audit trail.
+Keep it readable top to bottom.
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
     experiment_id = client.get_experiment(EXPERIMENT).id
     registered = client.load_step_output(first.id, "register")
     version = next(v for v in reversed(client.list_versions(MODEL_NAME)) if v.digest == registered["digest"])
-    client.set_alias(MODEL_NAME, "champion", version.version)
+    from shipyard.demo.governance import run_governance, show_audit_trail
+
+    governance = run_governance(client, version.version, console)  # review, approval, then @champion
     # The pipeline run that built this version (on a later demo run, `first` may be all cache hits).
     built_by = client.get_pipeline_run(client.get_step_run_by_run_id(version.source_run_id).pipeline_run_id)
     sweep_run = built_by.step("sweep").run_id
@@ -123,6 +127,7 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
     from shipyard.demo.monitoring import MONITOR, run_monitoring
 
     monitoring = run_monitoring(client, frame, TARGET, console)
+    audit = show_audit_trail(client, version.version, console)
     home_flag = f" --home {client.settings.home}" if home else ""
     console.print("\nWhere to look next:")
     for command in (
@@ -142,6 +147,10 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
         f"shipyard{home_flag} monitor alerts",
         f"shipyard{home_flag} monitor report {MONITOR} --window 1d",
         f"shipyard{home_flag} journal tail --limit 20",
+        f"shipyard{home_flag} inventory",
+        f"shipyard{home_flag} review status {MODEL_NAME} {version.version}",
+        f"shipyard{home_flag} audit log --model {MODEL_NAME} --version {version.version}",
+        f"shipyard{home_flag} audit verify-bundle {audit['bundle']}",
         f"shipyard{home_flag} server   # then open http://127.0.0.1:8080/docs",
     ):
         console.print(f"  {command}")
@@ -162,4 +171,6 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
         "cached_steps": cached,
         **{f"deploy_{k}": v for k, v in rollouts.items()},
         **{f"monitor_{k}": v for k, v in monitoring.items()},
+        **{f"governance_{k}": v for k, v in governance.items()},
+        **{f"audit_{k}": v for k, v in audit.items()},
     }

@@ -117,10 +117,13 @@ def run_rollouts(client: Any, test: pd.DataFrame, target: str, console: Console)
     """Serve the champion, canary a challenger until promoted, then watch a faulty release roll back."""
     import uvicorn
     from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    import shipyard
     from shipyard.cli.serve import build_app
+    from shipyard.demo.governance import REVIEWERS, release
     from shipyard.demo.models import RangeBug
     from shipyard.demo.pipeline import MODEL_NAME
 
@@ -132,16 +135,28 @@ def run_rollouts(client: Any, test: pd.DataFrame, target: str, console: Console)
     example = client.load_model(champion.uri).input_example
     # The challenger: the champion's data, a differently regularised logistic regression.
     challenger = make_pipeline(StandardScaler(), LogisticRegression(C=0.3, max_iter=5000)).fit(X, y)
-    challenger_version = client.register_model(
-        challenger, MODEL_NAME, input_example=example, description="demo challenger (refit, C=0.3)"
-    )
+    roc_auc = float(roc_auc_score(y, challenger.predict_proba(X)[:, 1]))
+    with shipyard.start_run(name="challenger"):  # the release policy reads roc_auc from the training run
+        shipyard.log_metrics({"roc_auc": roc_auc})
+        challenger_version = shipyard.register_model(
+            challenger, MODEL_NAME, input_example=example, description="demo challenger (refit, C=0.3)"
+        )
     # The faulty release raises on large values of the feature its smoke inputs cover least: they pass,
     # about 40% of live rows do not.
     column = min(X.columns, key=lambda c: float((X[c] <= example[c].max()).mean()))
     limit = max(float(example[column].max()), float(X[column].quantile(0.6)))
     faulty = RangeBug(client.load_model(challenger_version.uri).raw, column, limit).fit(X, y)
-    faulty_version = client.register_model(
-        faulty, MODEL_NAME, input_example=example, description="demo release with a range bug"
+    with shipyard.start_run(name="faulty-release"):  # its author measured the model before the bug went in
+        shipyard.log_metrics({"roc_auc": roc_auc})
+        faulty_version = shipyard.register_model(
+            faulty, MODEL_NAME, input_example=example, description="demo release with a range bug"
+        )
+    # Both pass review under the release policy: the bug shows only on live traffic.
+    for release_version in (challenger_version, faulty_version):
+        release(client, release_version.version)
+    console.print(
+        f"  challenger {challenger_version.uri} and release {faulty_version.uri} approved by "
+        f"{' and '.join(REVIEWERS)} under the release policy"
     )
     rows = X.to_dict(orient="records")
     logging.getLogger("shipyard.serving").setLevel(logging.ERROR)  # the faulty release's 500s are the point
