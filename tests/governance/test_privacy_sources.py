@@ -115,3 +115,46 @@ def test_stored_input_examples_lose_the_subject_and_flag_the_version(tmp_path: P
         assert [r[0] for r in stored.input_example["data"]] == [6, 8]
     finally:
         client.close()
+
+
+def test_an_object_store_artifact_root(tmp_path: Path) -> None:
+    """With artifacts in an fsspec object store (here memory://), blobs are read through Arrow in memory
+    and deleted through the filesystem; the new version is profiled from downloaded copies."""
+    import uuid
+
+    import fsspec
+
+    root = f"memory://privacy-{uuid.uuid4().hex}"
+    client = Client(home=tmp_path / "home", artifact_uri=root)
+    try:
+        frame = customers()
+        client.log_dataset(frame, "customers")
+        model = LogisticRegression().fit(frame[["x", "z"]], frame["y"])
+        client.register_model(model, "churn", data_refs=["customers@1"])
+        scored = frame[["user_id", "email", "x"]].copy()
+        scored["prediction"] = model.predict(frame[["x", "z"]])
+        client.log_predictions(scored, "churn/1")
+        fs = fsspec.filesystem("memory")
+
+        def holding() -> list[str]:
+            import io
+
+            import pyarrow.parquet as pq
+
+            found = []
+            for path in fs.find(root.removeprefix("memory://")):
+                data = fs.cat_file(path)
+                if SUBJECT_EMAIL.encode() in data or (
+                    data[:4] == b"PAR1" and SUBJECT_EMAIL in str(pq.read_table(io.BytesIO(data)).to_pydict())
+                ):
+                    found.append(path)
+            return found
+
+        assert len(holding()) == 2  # the dataset file and the batch log
+        done = client.erase_subject({"email": SUBJECT_EMAIL})
+        assert (done.predictions, done.datasets[0].new_version, done.blobs_deleted) == (1, "customers@2", 2)
+        assert client.get_dataset("customers@2").row_count == len(frame) - 1
+        assert len(client.load_dataset("customers@2")) == len(frame) - 1
+        assert holding() == []
+    finally:
+        client.close()
