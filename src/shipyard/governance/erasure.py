@@ -820,8 +820,10 @@ class Eraser:
                 for seg_id in seg.ids:
                     before = {"digest": seg.digest, "rows": None}
                     current = tx.conn.execute(sa.select(s.rows).where(s.id == seg_id, s.digest == seg.digest)).first()
-                    if current is None:
-                        continue  # retention (or another erasure) already replaced it
+                    if current is None:  # retention (or another erasure) already replaced it
+                        if seg.new_digest is not None:
+                            old_blobs.append(seg.new_digest)  # then nothing may reference the blob written for it
+                        continue
                     before["rows"] = current.rows
                     if seg.new_digest is None:
                         tx.conn.execute(t.prediction_segments.delete().where(s.id == seg_id))

@@ -117,6 +117,8 @@ def enforce(services: Any, now: int | None = None) -> RetentionRun:
             elif tx.conn.execute(t.prediction_segments.update().where(where).values(**plan["new"])).rowcount:
                 run.segments_rewritten += 1
                 run.predictions += plan["removed"]
+            else:  # another run got there first: the blob written for it may be referenced by nothing
+                old_blobs.append(plan["new"]["digest"])
         if cutoff is not None:
             rp = t.routed_predictions
             run.routed = tx.conn.execute(rp.delete().where(rp.c.ts < cutoff)).rowcount or 0
