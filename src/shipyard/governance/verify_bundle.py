@@ -65,7 +65,7 @@ def verify_bundle(path: str | Path, trusted_keys: list[str] | None = None) -> di
 def _verify(path: Path, trusted: set[str] | None) -> dict[str, Any]:
     try:
         archive = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as exc:
+    except Exception as exc:  # BadZipFile, OSError, and whatever a mangled central directory raises
         raise BundleInvalid(f"{path}: not a readable zip ({exc})") from None
     with archive:
         names = archive.namelist()
@@ -76,7 +76,7 @@ def _verify(path: Path, trusted: set[str] | None) -> dict[str, Any]:
         def read(name: str) -> bytes:
             try:
                 return archive.read(name)
-            except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:  # a corrupt member fails its CRC
+            except Exception as exc:  # a corrupt member fails its CRC or decompression (zlib.error, ...)
                 raise BundleInvalid(f"{name}: unreadable in the zip ({exc})") from None
 
         manifest_bytes = read("manifest.json")
@@ -105,9 +105,11 @@ def _verify(path: Path, trusted: set[str] | None) -> dict[str, Any]:
             raise BundleInvalid("manifest.sig: the signature over manifest.json does not verify")
 
         model, version, digest = manifest.get("model"), manifest.get("version"), manifest.get("digest")
-        signatures = _check_signatures(contents, model, version, digest)
-        entries = _check_journal(contents, version, digest)
-        checkpoint = _check_checkpoint(contents, entries, trusted)
+        if not isinstance(model, str) or not isinstance(version, int) or not isinstance(digest, str):
+            raise BundleInvalid("manifest.json: needs the model, version and digest")
+        signatures = _guarded("signatures.json", _check_signatures, contents, model, version, digest)
+        entries = _guarded("journal.jsonl", _check_journal, contents, version, digest)
+        checkpoint = _guarded("checkpoint.json", _check_checkpoint, contents, entries, trusted)
     return {
         "model": model,
         "version": version,
@@ -118,6 +120,14 @@ def _verify(path: Path, trusted: set[str] | None) -> dict[str, Any]:
         "checkpoint_seq": checkpoint["seq"],
         "key_id": sig["key_id"],
     }
+
+
+def _guarded(name: str, check: Any, *args: Any) -> Any:
+    """Run one file's check; a malformed document (a missing key, a wrong type) fails naming the file."""
+    try:
+        return check(*args)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise BundleInvalid(f"{name}: malformed ({type(exc).__name__}: {exc})") from None
 
 
 def _check_signatures(contents: dict[str, bytes], model: Any, version: Any, digest: Any) -> int:
