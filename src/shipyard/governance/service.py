@@ -25,6 +25,7 @@ from shipyard.core.hashing import hash_bytes
 from shipyard.core.ids import new_id
 from shipyard.core.names import MAX_DESCRIPTION, check_name, check_text
 from shipyard.core.time import now_ms
+from shipyard.deploy.entities import STRATEGIES
 from shipyard.governance import lifecycle
 from shipyard.governance.lifecycle_entities import (
     ApproverRule,
@@ -49,6 +50,7 @@ from shipyard.store import schema as t
 from shipyard.store.database import Tx
 
 MAX_POLICY_TEXT = 100_000
+MAX_NUMBER = 2**31 - 1
 
 
 class GovernanceService:
@@ -367,6 +369,8 @@ class GovernanceService:
         """A dry run of ``gate`` (review, approve or deploy; with ``strategy`` for deploy): every rule result."""
         if gate not in GATES:
             raise InvalidInput(f"gate must be one of {', '.join(GATES)}, not {gate!r}", field="gate")
+        if strategy is not None and strategy not in STRATEGIES:
+            raise InvalidInput(f"strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}", field="strategy")
         with self.db.read() as conn:
             subject = self._subject(conn, name, version)
         return self._evaluate(subject, gate, self._policies(subject), strategy)
@@ -383,6 +387,7 @@ class GovernanceService:
                 .order_by(d.c.created_at, d.c.id)
             )
             if version is not None:
+                _check_number(version, "version")
                 query = query.where(v.c.version == version)
             rows = conn.execute(query).all()
         return [
@@ -560,6 +565,7 @@ class GovernanceService:
     # Store helpers
 
     def _subject(self, conn: sa.Connection, name: str, version: int, lock: bool = False) -> Subject:
+        _check_number(version, "version")
         model, row = self.services.registry._version_row(conn, name, version)
         if lock and conn.dialect.name == "postgresql":
             row = conn.execute(
@@ -589,6 +595,7 @@ class GovernanceService:
     def _policy_row(self, conn: sa.Connection, name: str, version: int | None = None, required: bool = True) -> Any:
         query = sa.select(t.policies).where(t.policies.c.name == name)
         if version is not None:
+            _check_number(version, "version")
             query = query.where(t.policies.c.version == version)
         row = conn.execute(query.order_by(t.policies.c.version.desc()).limit(1)).first()
         if row is None and required:
@@ -645,6 +652,12 @@ class GovernanceService:
             .where(t.model_versions.c.id == subject.version_id)
             .values(stage=stage, updated_at=now_ms())
         )
+
+
+def _check_number(value: Any, field: str) -> None:
+    """Version numbers are positive 32-bit integers; anything else is bad input, never a database error."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_NUMBER:
+        raise InvalidInput(f"{field} must be a whole number between 1 and {MAX_NUMBER}, not {value!r}", field=field)
 
 
 def _comment(comment: str | None) -> str | None:
