@@ -139,3 +139,18 @@ def test_bad_subjects_are_refused_by_name(client) -> None:
         client.erase_subject({"user_id": ""})
     assert err.value.field == "subject.user_id"
     assert client.list_erasures() == []
+
+
+def test_models_trained_on_a_version_purged_earlier_are_flagged_again(client) -> None:
+    _world(client)
+    first = client.erase_subject({"user_id": "7"})
+    second = client.erase_subject({"user_id": "8"})
+    # user 8 was in customers@1 too, but its files are gone: the model trained on it is flagged, saying so
+    assert [(d.erased_versions, d.new_version) for d in second.datasets] == [(["customers@2"], "customers@3")]
+    assert [(m.model, m.version, m.reasons) for m in second.model_versions] == [
+        ("churn", 1, ["trained on customers@1 (purged by an earlier erasure)"])
+    ]
+    assert client.get_version("churn", 1).tags["shipyard.erasure"] == second.id != first.id
+    assert client.get_dataset("customers@2").tags["shipyard.erased_successor"] == "customers@3"
+    assert client.get_dataset("customers@1").tags["shipyard.erased_by"] == first.id
+    assert len(client.load_dataset("customers")) == 38

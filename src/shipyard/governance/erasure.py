@@ -550,9 +550,11 @@ class Eraser:
             for row in rows:
                 if row.format not in TABULAR_FORMATS:
                     continue
-                schema_names = {c.get("name") for c in row.schema or []}
-                if row.schema and not any(k in schema_names for k in self.subject):
-                    continue  # the profile recorded its columns: no need to read the files
+                if row.schema:  # the profile recorded its columns: no need to read files lacking a key
+                    schema_names = {c.get("name") for c in row.schema}
+                    plan.seen.update(k for k in self.subject if k in schema_names)
+                    if not all(k in schema_names for k in self.subject):
+                        continue
                 try:
                     manifest = _manifest(self.artifacts, row.digest)
                 except NotFound:
@@ -679,7 +681,10 @@ class Eraser:
     def _flagged(self, conn: sa.Connection, plan: Plan) -> list[FlaggedModelVersion]:
         """Model versions trained on a dataset version that held the subject, or whose input example does."""
         affected = {v.row.id: f"{ds.name}@{v.row.version}" for ds in plan.datasets for v in ds.versions}
-        affected.update(_purged_ancestors(conn, affected))
+        purged = _purged_ancestors(conn, affected)
+        affected.update(purged)
+        # a purged ancestor cannot be read any more: whether it held this subject is unknown, so say so
+        label = {i: f"{ref} (purged by an earlier erasure)" if i in purged else ref for i, ref in affected.items()}
         reasons: dict[str, list[str]] = {}
         u, mv = t.data_usages.c, t.model_versions.c
         if affected:
@@ -690,7 +695,7 @@ class Eraser:
             ).all()
             runs: dict[str, set[str]] = {}
             for usage in usages:
-                ref = affected[usage.dataset_version_id]
+                ref = label[usage.dataset_version_id]
                 if usage.consumer_type == "model_version":
                     reasons.setdefault(usage.consumer_id, []).append(f"trained on {ref}")
                 elif usage.consumer_type == "run":
@@ -700,9 +705,9 @@ class Eraser:
                     sa.select(mv.id, mv.source_run_id).where(mv.source_run_id.in_(list(runs)))
                 ):
                     reasons.setdefault(vid, []).extend(f"trained on {ref}" for ref in sorted(runs[run_id]))
-            refs = set(affected.values())
+            refs = {ref: label[i] for i, ref in affected.items()}
             for vid, data_refs in conn.execute(sa.select(mv.id, mv.data_refs).where(mv.data_refs.is_not(None))):
-                hits = [r for r in data_refs or [] if r in refs]
+                hits = [refs[r] for r in data_refs or [] if r in refs]
                 if hits:
                     reasons.setdefault(vid, []).extend(f"trained on {r}" for r in hits)
         for row in plan.examples:
@@ -934,7 +939,7 @@ def _purged_ancestors(conn: sa.Connection, versions: dict[str, str]) -> dict[str
             continue
         row = rows[parent]
         if parent in erased:
-            found[parent] = f"{names.get(row.dataset_id)}@{row.version} (purged by an earlier erasure)"
+            found[parent] = f"{names.get(row.dataset_id)}@{row.version}"
         todo.extend(row.parents or [])
     return found
 
