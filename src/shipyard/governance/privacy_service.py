@@ -24,7 +24,7 @@ class PrivacyService:
 
     # -- erasure -----------------------------------------------------------------------------------
 
-    def erase_subject(self, subject: dict[str, str], dry_run: bool = False) -> Erasure:
+    def erase_subject(self, subject: dict[str, str | int | float | bool], dry_run: bool = False) -> Erasure:
         """Remove every stored row of the subject (all ``KEY: VALUE`` pairs match, compared as text)
         from the prediction log, feedback, labels, datasets and monitor samples; flag the model
         versions trained on it. ``dry_run`` reports what would go and changes nothing."""
