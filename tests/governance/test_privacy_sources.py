@@ -104,15 +104,20 @@ def test_stored_input_examples_lose_the_subject_and_flag_the_version(tmp_path: P
     client = Client(home=tmp_path / "home")
     try:
         frame = customers()
+        client.log_dataset(frame, "customers")  # its profile's top values name every email
         model = make_pipeline(ColumnTransformer([("xz", "passthrough", ["x", "z"])]), LogisticRegression())
         model.fit(frame, frame["y"])
-        example = pd.DataFrame(frame.iloc[6:9][["user_id", "x", "z"]]).reset_index(drop=True)
+        example = pd.DataFrame(frame.iloc[6:9][["user_id", "email", "x", "z"]]).reset_index(drop=True)
         client.register_model(model, "churn", input_example=example)
         done = client.erase_subject({"user_id": "7"})
         assert [(m.model, m.version, m.reasons) for m in done.model_versions] == [("churn", 1, ["input example"])]
         stored = client.get_version("churn", 1)
         assert stored.tags["shipyard.erasure"] == done.id
         assert [r[0] for r in stored.input_example["data"]] == [6, 8]
+        # SQLite overwrote what was deleted (the example's row, the old profile) and truncated its log
+        for name in ("shipyard.db", "shipyard.db-wal"):
+            path = tmp_path / "home" / name
+            assert not path.exists() or SUBJECT_EMAIL.encode() not in path.read_bytes()
     finally:
         client.close()
 
