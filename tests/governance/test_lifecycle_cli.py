@@ -124,7 +124,7 @@ def test_errors_are_one_line(cli: Invoke, sdk: Client, tmp_path: Path) -> None:
     result = cli("policy", "add", str(bad))
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [
-        "error: policy rules[0].max: must be a number, not 'small' [field: rules[0].max]"
+        "error: policy rules[0].max: must be a finite number, not 'small' [field: rules[0].max]"
     ]
     result = cli("review", "approve", "churn", "1")
     assert result.exit_code == 1

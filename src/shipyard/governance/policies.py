@@ -8,6 +8,7 @@ per-risk-tier overrides (``risk_tiers``). Every error names the offending field,
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import yaml
@@ -131,8 +132,8 @@ def _count(value: Any, field: str) -> int:
 
 
 def _number(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise _bad(f"must be a number, not {value!r}", field)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _bad(f"must be a finite number, not {value!r}", field)
     return float(value)
 
 
