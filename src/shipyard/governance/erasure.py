@@ -17,13 +17,15 @@ compared as text, so ``--subject user_id=42`` matches the integer 42, the float 
 * model versions trained on a version that held the subject (``data_refs``, ``data_usages``,
   their source runs' inputs) are tagged ``shipyard.erasure`` and listed, and a stored input example
   holding the subject loses those rows (the model tree keeps its copy: the version is flagged);
+* validation reports: the subject's failing rows, kept verbatim, are removed;
 * monitors: rows of the subject in a stored reference sample (a Parquet blob of raw rows) are
   removed, windows segmented by the subject's own value (``KEY=VALUE``) deleted.
 
-Crash safety: new blobs are written first, every reference switches in one transaction (with the
-erasure record, status ``purging`` and the blobs to delete), and old blobs are deleted last — each
-only when nothing references it any more. A crash before the switch leaves the store as it was
-(plus unreferenced new blobs); after it, the next erasure finishes the pending deletions.
+Crash safety: new blobs (and the new dataset versions, each consistent on its own) are written
+first, every reference switches in one transaction (with the erasure record, status ``purging`` and
+the blobs to delete), and old blobs are deleted last — each only when nothing references it any
+more. A crash before the switch leaves every existing reference as it was (plus unreferenced new
+blobs); after it, the next erasure or retention run finishes the pending deletions.
 
 The erased value is never stored, journaled or logged: the record keeps the keys and counts.
 """
