@@ -83,7 +83,8 @@ def test_governance_entries_of_other_services_appear_with_their_evidence(tmp_pat
         entries = client.audit_log("churn", 1)
         approved = next(e for e in entries if e.action == "version.approved")
         assert approved.actor == "reviewer-rita" and approved.summary.endswith(": metrics meet policy")
-        assert next(e for e in entries if e.action == "version.evaluated").evidence["kind"] == "fairness"
+        evaluated = next(e for e in entries if e.action == "version.evaluated")
+        assert evaluated.evidence["kind"] == "fairness" and evaluated.summary == "version 1 evaluated: fairness"
     finally:
         client.close()
 
@@ -107,3 +108,23 @@ def test_the_cli_prints_a_table_and_exports_json_lines(tmp_path: Path) -> None:
     assert {e["version"] for e in json.loads(one.stdout)} == {1}
     missing = runner.invoke(app, ["--home", home, "audit", "log", "-m", "nope"])
     assert missing.exit_code == 1 and "not found" in missing.stderr and "Traceback" not in missing.output
+
+
+def test_a_real_review_shows_who_submitted_and_who_approved(tmp_path: Path) -> None:
+    client = Client(home=tmp_path / "home")
+    try:
+        with acting_as("alice"):
+            client.register_model(model(), "churn")
+            client.submit_for_review("churn", 1, comment="ready")
+        client.create_principal("bob")
+        client.grant_role("bob", "reviewer")
+        with acting_as("bob"):
+            client.approve_version("churn", 1, comment="looks good")
+        entries = {e.action: e for e in client.audit_log("churn", 1)}
+        assert entries["version.registered"].actor == "alice"
+        assert entries["version.submitted"].summary == "version 1 submitted for review (draft → in_review): ready"
+        assert entries["version.approved"].actor == "bob"
+        assert entries["version.approved"].summary == "version 1 approved by bob (in_review → approved): looks good"
+        assert entries["version.approved"].evidence["digest"] == client.get_version("churn", 1).digest
+    finally:
+        client.close()

@@ -156,6 +156,27 @@ def summarize(action: str, payload: Any, version: int | None, entity_type: str, 
         return f"deployment {action.split('.', 1)[1]} on endpoint {p.get('endpoint')!r}{outcome}"
     if action == "endpoint.created":
         return f"endpoint {entity_id!r} created serving {after.get('model')}"
+    if action in ("version.submitted", "version.stage", "version.rejected", "version.approved"):
+        verb = {"version.submitted": "submitted for review", "version.approved": "approved"}.get(action, "moved")
+        approvers = p.get("approvers")
+        by = f" by {', '.join(map(str, approvers))}" if isinstance(approvers, list) and approvers else ""
+        why = f": {p['comment']}" if p.get("comment") else ""
+        return f"{v} {verb}{by} ({p.get('from')} → {p.get('to')}){why}"
+    if action == "version.review":
+        count = f" ({p.get('approvals')} of {p.get('required')} approvals)" if p.get("required") is not None else ""
+        why = f": {p['comment']}" if p.get("comment") else ""
+        return f"{v} reviewed: {p.get('decision')}{count}{why}"
+    if action in ("policy.evaluated", "policy.override"):
+        outcome = "passed" if p.get("passed") else f"blocked ({len(p.get('violations') or [])} violated rules)"
+        if action == "policy.override":
+            return f"{v} {p.get('gate')} gate OVERRIDDEN: {p.get('justification')}"
+        return f"{v} {p.get('gate')} gate {outcome}"
+    if action == "version.evaluated":
+        on = f" on {p['dataset']}" if p.get("dataset") else ""
+        return f"{v} evaluated: {p.get('kind')}{on}"
+    if action == "card.section_set":
+        what = "removed" if p.get("removed") else "edited"
+        return f"model card section {p.get('section')!r} {what} ({v})"
     if action.startswith("alert."):
         return f"alert {action.split('.', 1)[1]}: {p.get('rule') or ''} {p.get('monitor') or ''}".rstrip()
     comment = p.get("comment") or p.get("justification")
