@@ -58,7 +58,10 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> list[float]
     denominator = 1.0 + z2 / trials
     center = (p + z2 / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / denominator
-    return [max(0.0, center - half), min(1.0, center + half)]
+    # exact at the ends (the formula gives 0 and 1 there, up to float rounding) and never excluding p
+    low = 0.0 if successes == 0 else min(p, max(0.0, center - half))
+    high = 1.0 if successes == trials else max(p, min(1.0, center + half))
+    return [low, high]
 
 
 def disparate_impact(rates: dict[str, float | None], reference: str) -> dict[str, float | None]:
