@@ -231,7 +231,7 @@ rules:
     assert client.list_policy_decisions("churn", bad.version)[-1].gate == "approve"
 
 
-def test_review_gate_and_model_card_fallback(client: Client) -> None:
+def test_review_gate_and_model_card(client: Client) -> None:
     register(client)
     client.add_policy(
         "cards",
@@ -240,21 +240,30 @@ applies_to: {models: [churn]}
 rules:
   - model_card: complete
     gates: [review]
+  - model_card: complete
+    min_score: 0.5
+    gates: [review]
 """,
     )
     check = client.check_version("churn", 1, gate="review")
-    card = check.results[0]
-    assert card.kind == "model_card" and card.gate == "review"
-    if not card.passed:
-        with pytest.raises(PolicyViolation, match="model_card complete"):
-            client.submit_for_review("churn", 1)
-        assert client.get_version("churn", 1).stage == "draft"
-        status = client.submit_for_review("churn", 1, override_justification="card written offline, see ticket 7")
-        assert status.stage == "in_review"
-        decision = client.list_policy_decisions("churn", 1)[-1]
-        assert decision.override and decision.gate == "review"
-    else:  # the model-card service exists and this card is complete
-        assert client.submit_for_review("churn", 1).stage == "in_review"
+    complete, score = check.results
+    assert (complete.kind, complete.gate, complete.passed) == ("model_card", "review", False)
+    assert complete.value.startswith("missing ") and "intended_use" in complete.value
+    assert (score.rule, score.value, score.threshold, score.passed) == ("model_card score >= 0.5", 0.0, 0.5, False)
+    with pytest.raises(PolicyViolation, match="model_card complete") as err:
+        client.submit_for_review("churn", 1)
+    assert {v["rule"] for v in err.value.details["violations"]} == {"model_card complete", "model_card score >= 0.5"}
+    assert client.get_version("churn", 1).stage == "draft"
+
+    for section in ("intended_use", "limitations", "ethical_considerations"):
+        client.set_card_section("churn", section, f"the {section} of the churn model")
+    check = client.check_version("churn", 1, gate="review")
+    assert [r.passed for r in check.results] == [False, True] and check.results[1].value == 0.5
+
+    status = client.submit_for_review("churn", 1, override_justification="card facts follow in ticket 7")
+    assert status.stage == "in_review"
+    decision = client.list_policy_decisions("churn", 1)[-1]
+    assert decision.override and decision.gate == "review" and not decision.passed
 
 
 # ------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from shipyard.core.errors import ShipyardError
 from shipyard.governance.lifecycle_entities import RuleResult
 from shipyard.store import schema as t
 
@@ -124,9 +125,12 @@ class Evidence:
     @cached_property
     def card(self) -> dict[str, Any]:
         try:
-            return dict(self.services.evaluations.card_completeness(self.subject.name, self.subject.version))
+            found = self.services.evaluations.card_completeness(self.subject.name, self.subject.version)
         except AttributeError:  # the model-card service is not available in this build
             return {"unavailable": "model cards unavailable"}
+        except ShipyardError as exc:
+            return {"unavailable": f"model card unavailable: {exc.message}"}
+        return found.model_dump() if hasattr(found, "model_dump") else dict(found)
 
     @cached_property
     def signature(self) -> dict[str, Any]:
@@ -134,6 +138,8 @@ class Evidence:
             return dict(self.services.audit.verify_version_signature(self.subject.name, self.subject.version))
         except AttributeError:
             return {"valid": False, "reason": "signatures unavailable"}
+        except ShipyardError as exc:
+            return {"valid": False, "reason": f"signature check failed: {exc.message}"}
 
     @cached_property
     def completed_shadows(self) -> int:
