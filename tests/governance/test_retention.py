@@ -45,6 +45,10 @@ def test_policies_are_validated_listed_and_removed(client) -> None:
         assert err.value.field == "max_age_days"
     run = client.enforce_retention()
     assert run.cutoffs.keys() == {"predictions"} and run.predictions == 0
+    for bad in (-1, 2**63):
+        with pytest.raises(InvalidInput) as err:
+            client.enforce_retention(now_ms=bad)
+        assert err.value.field == "now_ms"
 
 
 def test_enforcement_drops_rewrites_and_ages_out(client) -> None:

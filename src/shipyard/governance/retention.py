@@ -30,6 +30,7 @@ from shipyard.store import schema as t
 
 DAY_MS = 86_400_000
 MAX_DAYS = 365 * 100
+MAX_TIME_MS = 2**53  # far beyond any real time, and inside every store's integer columns
 
 
 def check_target(target: Any) -> str:
@@ -95,6 +96,8 @@ def remove_policy(db: Any, target: str) -> None:
 
 def enforce(services: Any, now: int | None = None) -> RetentionRun:
     """Remove everything older than each policy allows; ``now`` (epoch ms) makes the cutoff testable."""
+    if now is not None and (isinstance(now, bool) or not isinstance(now, int) or not 0 <= now < MAX_TIME_MS):
+        raise InvalidInput(f"now_ms must be a time in epoch milliseconds, not {now!r}", field="now_ms")
     now = now_ms() if now is None else int(now)
     db = services.db
     policies = {p.target: p for p in list_policies(db)}
