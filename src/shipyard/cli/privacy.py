@@ -36,8 +36,7 @@ def erase(
     ],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would be erased; change nothing.")] = False,
 ) -> None:
-    """Erase a data subject from prediction logs, feedback, labels, datasets and monitor samples, and
-    flag the model versions trained on it. The erasure is journaled without the erased value."""
+    """Erase a data subject's rows everywhere and flag the models trained on them (the value is never recorded)."""
     st = state(ctx)
     result = st.client.erase_subject(_subject(subject), dry_run=dry_run)
     if st.json:
