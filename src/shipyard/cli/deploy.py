@@ -61,6 +61,9 @@ def create(
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="Any other option as k=JSON, e.g. judge={...}.")
     ] = None,
+    override: Annotated[
+        str | None, typer.Option("--override", help="Admin only: the justification to deploy despite policy.")
+    ] = None,
 ) -> None:
     """Roll a model version out to an endpoint (a new endpoint just starts serving it)."""
     st = state(ctx)
@@ -94,7 +97,7 @@ def create(
         if not smoke_file.is_file():
             raise InvalidInput(f"smoke file {str(smoke_file)!r} does not exist", field="smoke_file")
         options["smoke_file"] = st.client.artifacts.put_file(str(smoke_file))[0]
-    deployment = st.client.deploy(endpoint, model, strategy, **options)
+    deployment = st.client.deploy(endpoint, model, strategy, override_justification=override, **options)
     _show_deployment(st, deployment)
 
 
