@@ -132,3 +132,20 @@ def test_errors_are_one_line(cli: Invoke, sdk: Client, tmp_path: Path) -> None:
     assert "it is draft" in line and "submit, retire" in line
     result = cli("policy", "check", "churn", "1", "--gate", "ship")
     assert result.exit_code == 1 and "[field: gate]" in result.stderr
+
+
+def test_deploy_create_is_gated_and_admins_override(cli: Invoke, sdk: Client, tmp_path: Path) -> None:
+    register(sdk)
+    policy_file = tmp_path / "quality.yaml"
+    policy_file.write_text(POLICY)
+    ok(cli("policy", "add", str(policy_file)))
+    refused = cli("deploy", "create", "churn-live", "--model", "models:/churn/1", "--strategy", "direct")
+    assert refused.exit_code == 1 and refused.stdout == ""
+    [line] = refused.stderr.strip().splitlines()
+    assert "blocked at the deploy gate by 3 rule(s)" in line and "metric accuracy >= 0.9" in line
+    deployed = cli(
+        "deploy", "create", "churn-live", "--model", "models:/churn/1", "--strategy", "direct", "--override", "demo day"
+    )
+    assert deployed.exit_code == 0, deployed.stderr
+    decisions = json.loads(ok(cli("policy", "decisions", "churn", "--version", "1", json=True)).stdout)
+    assert [(d["gate"], d["override"]) for d in decisions] == [("deploy", False), ("deploy", True)]
