@@ -245,7 +245,7 @@ def _show_fairness(st: State, ev: VersionEvaluation) -> None:
     )
     if r.get("small_groups"):
         st.out.print(
-            f"small groups (fewer than {r.get('min_group_size')} rows, not judged): {', '.join(r['small_groups'])}"
+            f"small groups (fewer than {r.get('min_group_size')} rows, not judged): {'; '.join(r['small_groups'])}"
         )
 
 
