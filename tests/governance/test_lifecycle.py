@@ -322,6 +322,16 @@ approvals:
     with acting_as("ann"), pytest.raises(PermissionDenied, match="roles reviewer"):
         local.approve_version("credit-v2", 1)
 
+    # roles: [] lets membership decide alone: a deployer in the audit group may approve
+    register(local, "credit-v3")
+    local.add_policy("credit-3", "applies_to: {models: [credit-v3]}\napprovals: {roles: [], groups: [audit]}\n")
+    local.submit_for_review("credit-v3", 1)
+    assert local.review_status("credit-v3", 1).may_approve == ["cat", "dan"]
+    with acting_as("ben"), pytest.raises(PermissionDenied, match="groups audit"):
+        local.approve_version("credit-v3", 1)
+    with acting_as("cat"):
+        assert local.approve_version("credit-v3", 1).stage == "approved"
+
 
 def test_approvals_are_bound_to_the_digest(local: Client) -> None:
     reviewers(local, "alice", "bob", "carol")

@@ -30,6 +30,7 @@ from tests.governance.test_lifecycle import TWO_REVIEWERS, add_evaluation, as_us
         ("approvals: {required: 0}", "approvals.required", "between 1 and"),
         ("approvals: {required: two}", "approvals.required", "whole number"),
         ("approvals: {roles: [boss]}", "approvals.roles[0]", "unknown value 'boss'"),
+        ("approvals: {roles: []}", "approvals.roles", "needs approvals.groups"),
         ("applies_to: {risk_tiers: [extreme]}", "applies_to.risk_tiers[0]", "low, medium, high"),
         ("rules: [{metric: accuracy}]", "rules[0].min", "needs min or max"),
         ("rules: [{metric: accuracy, min: high}]", "rules[0].min", "must be a finite number"),

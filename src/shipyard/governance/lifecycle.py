@@ -55,8 +55,8 @@ def approver_rule(policies: Sequence[PolicyRef], risk_tier: str | None) -> Appro
     for policy in policies:
         approvals = policy.spec.get("approvals", {})
         rule.required = max(rule.required, int(tier_settings(policy.spec, risk_tier)["approvals"]))
-        roles = approvals.get("roles") or ["reviewer"]
-        if roles not in rule.roles:
+        roles = approvals.get("roles", ["reviewer"])
+        if roles and roles not in rule.roles:  # an empty list: membership of a group decides alone
             rule.roles.append(roles)
         groups = approvals.get("groups") or []
         if groups and groups not in rule.groups:

@@ -159,8 +159,12 @@ def _applies_to(value: Any) -> dict[str, Any]:
 def _approvals(value: Any) -> dict[str, Any]:
     value = _mapping(value, "approvals", ("required", "roles", "groups"))
     required = _count(value["required"], "approvals.required") if "required" in value else 1
-    roles = _strings(value.get("roles"), "approvals.roles", ROLES) or ["reviewer"]
-    return {"required": required, "roles": roles, "groups": _strings(value.get("groups"), "approvals.groups")}
+    groups = _strings(value.get("groups"), "approvals.groups")
+    # roles default to reviewer; an explicit empty list means "any role", so membership decides alone
+    roles = _strings(value["roles"], "approvals.roles", ROLES) if "roles" in value else ["reviewer"]
+    if not roles and not groups:
+        raise _bad("an empty list of roles needs approvals.groups (otherwise anyone could approve)", "approvals.roles")
+    return {"required": required, "roles": roles, "groups": groups}
 
 
 def _deployment(value: Any, field: str) -> dict[str, Any]:
