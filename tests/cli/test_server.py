@@ -135,3 +135,34 @@ def test_server_runs_due_schedules(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_server_upkeep_signs_checkpoints_and_enforces_retention(tmp_path: Path) -> None:
+    server_home = tmp_path / "server-home"
+    with Client(home=server_home) as client:
+        client.create_experiment("something-to-checkpoint")
+        client.set_retention("feedback", 30)
+    port = free_port()
+    proc = subprocess.Popen(
+        [*_shipyard(), "--home", str(server_home), "server", "--port", str(port), "--log-level", "warning",
+         "--upkeep-interval", "0.2", "--no-monitors"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        with Client(home=server_home) as client:
+            while not (client.export_checkpoints() and client.list_retention()[0].last_enforced_at):
+                if proc.poll() is not None:
+                    pytest.fail(f"server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+                if time.monotonic() > deadline:
+                    pytest.fail("the server's upkeep loop did not checkpoint the journal and enforce retention")
+                time.sleep(0.2)
+            first = client.export_checkpoints()
+            assert first[-1].seq == client._backend.services.journal.last_seq()
+            time.sleep(1.0)  # several rounds with nothing new: no further checkpoint of the same head
+            assert len(client.export_checkpoints()) == len(first)
+            assert client.verify_checkpoints()["ok"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert "upkeep failed" not in (proc.stderr.read() if proc.stderr else "")

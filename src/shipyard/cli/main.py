@@ -127,7 +127,9 @@ app.add_typer(contracts.app, name="contracts", help="Data contracts: infer, edit
 app.add_typer(pipelines.app, name="pipeline", help="Pipelines: run, list runs, show, diff, schedule.")
 pipelines.app.add_typer(schedules.app, name="schedule", help="Cron schedules of pipelines.")
 app.add_typer(journal.app, name="journal", help="The audit journal: every change, in order.")
-app.add_typer(audit.app, name="audit", help="Verify the journal's hash chain.")
+app.add_typer(
+    audit.app, name="audit", help="The audit trail: verify the chain, checkpoints, per-model log, signatures, bundles."
+)
 app.add_typer(deploy.app, name="deploy", help="Roll model versions out to endpoints: canary, shadow, A/B, ...")
 app.command("feedback", help="Report outcomes by prediction id (business metrics, labels).")(deploy.feedback)
 app.add_typer(monitor.app, name="monitor", help="Monitoring: drift, performance with late labels, alerts, reports.")

@@ -29,6 +29,8 @@ from shipyard.store.journal import JournalService
 from shipyard.store.tags import delete_tag, get_tags, set_tags, validate_tags
 from shipyard.tracking.service import TrackingService
 
+MAX_VERSION = 2**31 - 1  # the column is a 32-bit INTEGER on PostgreSQL
+
 
 class RegistryService:
     def __init__(self, db: Database, artifacts: ArtifactStore, tracking: TrackingService, data: DatasetService):
@@ -303,8 +305,8 @@ class RegistryService:
 
     def _version_row(self, conn: sa.Connection, name: str, version: int) -> tuple[sa.Row, sa.Row]:
         model = self._model_row(conn, name)
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise InvalidInput(f"version must be a positive integer, not {version!r}", field="version")
+        if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
+            raise InvalidInput(f"version must be an integer from 1 to {MAX_VERSION}, not {version!r}", field="version")
         row = conn.execute(
             sa.select(t.model_versions).where(
                 t.model_versions.c.model_id == model.id, t.model_versions.c.version == version
