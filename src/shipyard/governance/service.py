@@ -233,22 +233,32 @@ class GovernanceService:
         return status
 
     def _may_approve(self, subject: Subject, status: ReviewStatus, rule: ApproverRule) -> list[str]:
-        access = self.services.access
-        voted = {r.reviewer for r in status.reviews if r.decision != "submit"}
+        """Known principals who may still approve: one query for every principal's roles and groups."""
+        p, g = t.principals, t.role_grants
+        in_scope = sa.or_(g.c.scope_type == "global", sa.and_(g.c.scope_type == "model", g.c.scope == subject.name))
         with self.db.read() as conn:
-            names = [
-                r.name for r in conn.execute(sa.select(t.principals.c.name).where(t.principals.c.disabled_at.is_(None)))
-            ]
-        if access.local_admin and access.local_admin not in names:
-            names.append(access.local_admin)
-        eligible = []
-        for principal in sorted(names):
-            if principal in voted or principal == status.submitter:
-                continue
-            roles = access.roles_of(principal, model=subject.name)
-            if lifecycle.ineligibility(principal, roles, access.groups_of(principal), rule, subject.author) is None:
-                eligible.append(principal)
-        return eligible
+            rows = conn.execute(
+                sa.select(p.c.name, p.c.groups, g.c.role)
+                .select_from(p.outerjoin(g, sa.and_(g.c.principal_id == p.c.id, in_scope)))
+                .where(p.c.disabled_at.is_(None))
+            ).all()
+        roles: dict[str, set[str]] = {}
+        groups: dict[str, list[str]] = {}
+        for row in rows:
+            roles.setdefault(row.name, set()).update([row.role] if row.role else [])
+            groups[row.name] = list(row.groups or [])
+        local_admin = self.services.access.local_admin
+        if local_admin:  # embedded mode: the local OS user holds every permission
+            roles[local_admin] = {"admin"}
+            groups.setdefault(local_admin, [])
+        voted = {r.reviewer for r in status.reviews if r.decision != "submit"}
+        return [
+            name
+            for name in sorted(roles)
+            if name not in voted
+            and name != status.submitter
+            and lifecycle.ineligibility(name, sorted(roles[name]), groups[name], rule, subject.author) is None
+        ]
 
     def _check_reviewer(self, subject: Subject, status: ReviewStatus, rule: ApproverRule, reviewer: str) -> None:
         access = self.services.access
