@@ -47,8 +47,13 @@ def jsonable(value: Any) -> Any:
 
 
 def background_sample(frame: pd.DataFrame, features: list[str], rows: int = BACKGROUND_ROWS) -> list[dict[str, Any]]:
-    """Up to ``rows`` rows of the model's input columns, drawn reproducibly, as JSON records."""
-    sample = frame[features].sample(n=min(rows, len(frame)), random_state=0) if len(frame) else frame[features]
+    """Up to ``rows`` rows of the model's input columns, drawn reproducibly, as JSON records. Rows with a
+    missing input are skipped when others exist: a model whose signature refuses them could not score
+    the background, and a typical value is what the background is for."""
+    inputs = frame[features]
+    complete = inputs.dropna()
+    pool = complete if len(complete) else inputs
+    sample = pool.sample(n=min(rows, len(pool)), random_state=0) if len(pool) else pool
     return [{c: jsonable(v) for c, v in record.items()} for record in sample.to_dict(orient="records")]
 
 

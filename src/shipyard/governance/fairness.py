@@ -36,6 +36,7 @@ from fairlearn.metrics import (
 from sklearn.metrics import accuracy_score
 
 from shipyard.core.errors import InvalidInput
+from shipyard.governance.slices import slice_keys
 from shipyard.monitoring.performance import normalize_label
 
 Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile
@@ -106,19 +107,15 @@ def choose_positive(labels: pd.Series, positive_label: Any, classes: list[str]) 
 
 
 def group_labels(frame: pd.DataFrame, sensitive: list[str]) -> pd.Series:
-    """One group name per row: the value for one sensitive feature, ``a=x, b=y`` for several."""
-
-    def text(value: Any) -> str:
-        missing = value is None or (pd.api.types.is_scalar(value) and pd.isna(value))
-        return "(missing)" if missing else normalize_label(value)
-
+    """One group name per row: the value for one sensitive feature, ``a=x, b=y`` for several. A
+    numeric column with many values (an age) is cut into quantile bands, as evaluation slices are."""
+    keys = {c: slice_keys(frame[c].reset_index(drop=True)).astype(str) for c in sensitive}
     if len(sensitive) == 1:
-        return frame[sensitive[0]].map(text).astype(str)
-    parts = [frame[c].map(lambda v, c=c: f"{c}={text(v)}") for c in sensitive]
-    combined = parts[0]
-    for part in parts[1:]:
-        combined = combined + ", " + part
-    return combined.astype(str)
+        return keys[sensitive[0]]
+    combined = f"{sensitive[0]}=" + keys[sensitive[0]]
+    for c in sensitive[1:]:
+        combined = combined + f", {c}=" + keys[c]
+    return combined
 
 
 def _finite(value: Any) -> float | None:

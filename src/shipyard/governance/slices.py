@@ -76,6 +76,21 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _ordered(values: list[str]) -> list[str]:
+    """Quantile bins in numeric order (then missing); other values as given (largest first)."""
+    bins = [v for v in values if v.startswith("[") and v.endswith("]")]
+    if not bins or len(bins) < len(values) - (MISSING in values):
+        return values
+
+    def low(v: str) -> float:
+        try:
+            return float(v[1:].split(",")[0])
+        except ValueError:
+            return math.inf
+
+    return sorted(bins, key=low) + [v for v in values if v not in bins]
+
+
 def evaluate(
     task: str,
     y_true: pd.Series,
@@ -98,7 +113,7 @@ def evaluate(
         keys = slice_keys(slice_frame[column].reset_index(drop=True))
         sizes = keys.value_counts()
         per_value: dict[str, Any] = {}
-        for value in list(sizes.index)[:MAX_SLICE_VALUES]:
+        for value in _ordered(list(sizes.index)[:MAX_SLICE_VALUES]):
             mask = (keys == value).to_numpy()
             figures = metrics_of(task, y_true[mask], y_pred[mask], None if proba is None else proba[mask], classes)
             figures.pop("confusion_matrix", None)
