@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
 
 from shipyard import Client
 from shipyard.core.errors import InvalidInput
@@ -127,3 +129,18 @@ def test_multiclass_explains_the_predicted_class(client: Client) -> None:
     found = client.explain_prediction("three", mv.version, {"u": 2.0, "v": 0.0})
     assert found.prediction == "high" and found.output_name == "probability of high"
     assert found.contributions[0].feature == "u" and found.contributions[0].contribution > 0
+
+
+@pytest.mark.parametrize("mode", ["embedded-sqlite"])
+def test_background_skips_rows_with_missing_inputs(client: Client) -> None:
+    frame = pd.DataFrame({"a": [float(i % 7) for i in range(60)], "city": ["x", "y", "z"] * 20})
+    frame["y"] = (frame["a"] > 3).astype(int)
+    training = frame.astype({"city": "object"})
+    training.loc[:4, "city"] = None  # the signature (from a complete example) refuses missing cities
+    dataset = client.log_dataset(training, "gaps")
+    # a standard pipeline that takes both columns and uses only a
+    model = make_pipeline(ColumnTransformer([("a", "passthrough", ["a"])]), LogisticRegression())
+    model.fit(frame[["a", "city"]], frame["y"])
+    mv = client.register_model(model, "gaps", data_refs=[dataset.ref], input_example=frame[["a", "city"]].head(2))
+    found = client.explain_prediction("gaps", mv.version, {"a": 1.0, "city": "x"})
+    assert found.background == "training data gaps@1" and found.background_rows == 55

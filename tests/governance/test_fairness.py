@@ -161,3 +161,14 @@ def test_bad_fairness_input_names_the_field(client: Client) -> None:
     with pytest.raises(InvalidInput, match="classifier") as err:
         client.evaluate_fairness("reg", mv.version, "loans@1", ["group"], "y")
     assert err.value.field == "version"
+
+
+@pytest.mark.parametrize("mode", ["embedded-sqlite"])
+def test_a_numeric_sensitive_feature_is_grouped_in_bands(client: Client) -> None:
+    frame = crafted()
+    frame["age"] = np.arange(len(frame)) % 60 + 18  # 60 distinct ages: quartile bands, not 60 groups
+    version = register_echo(client, frame)
+    ev = client.evaluate_fairness("loans", version, "loans@1", ["age"], "y")
+    names = [g["group"] for g in ev.result["groups"]]
+    assert len(names) == 4 and all(name.startswith("[") for name in names)
+    assert sum(g["size"] for g in ev.result["groups"]) == len(frame)
