@@ -64,6 +64,7 @@ def test_model_card_is_assembled_from_the_store(client: Client) -> None:
     assert set(card.evaluation.result["slices"]["region"]) == {"north", "south", "east"}
     assert card.fairness.result["sensitive_features"] == ["region"]
     assert card.explanation.result["importances"][0]["feature"] == "income"
+    assert "background" not in card.explanation.result  # raw rows stay out of the card
     assert card.signatures and card.signatures[0].digest == mv.digest  # signed at registration
     assert card.completeness.complete and card.completeness.score == 1.0 and card.completeness.missing == []
     assert list(card.completeness.sections) == list(REQUIRED_SECTIONS)

@@ -58,6 +58,10 @@ def assemble(services: Any, evaluations: Any, name: str, version: int) -> ModelC
     for found in evaluations.list_evaluations(name, version):  # newest first
         if found.kind in newest and newest[found.kind] is None:
             newest[found.kind] = found
+    if newest["explanation"] is not None:  # its background rows are raw data: never in a card
+        explanation = newest["explanation"]
+        result = {k: v for k, v in explanation.result.items() if k != "background"}
+        newest["explanation"] = explanation.model_copy(update={"result": result})
     details = ModelDetails(
         name=name,
         version=version,
