@@ -71,3 +71,30 @@ def test_inventory_cli(home) -> None:
     assert "clf" in listed.output and "draft" in listed.output
     as_json = runner.invoke(cli, ["--home", str(home), "--json", "inventory", "--risk", "high"])
     assert as_json.exit_code == 0 and as_json.output.strip() == "[]"
+
+
+def test_inventory_counts_only_this_rounds_approvals(home) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from shipyard import Client
+    from shipyard.core.context import acting_as
+
+    with Client(home=home) as client:
+        client.register_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), "m")
+        client.add_policy("two", "applies_to: {models: [m]}\napprovals: {required: 2, roles: [reviewer]}\n")
+        for name in ("ann", "bob"):
+            client.create_principal(name)
+            client.grant_role(name, "reviewer")
+        client.submit_for_review("m", 1)
+        with acting_as("ann"):
+            client.approve_version("m", 1)
+        [version] = client.model_overview("m").versions
+        assert (version.stage, version.approvals, version.rejections) == ("in_review", 1, 0)
+        with acting_as("bob"):
+            client.reject_version("m", 1, comment="needs a holdout evaluation")
+        [version] = client.model_overview("m").versions
+        assert (version.stage, version.approvals, version.rejections) == ("rejected", 1, 1)
+        client.submit_for_review("m", 1)  # a new round: earlier votes no longer count
+        [version] = client.model_overview("m").versions
+        assert (version.stage, version.approvals, version.rejections) == ("in_review", 0, 0)
+        assert version.policy is not None and version.policy["gate"] == "review" and version.policy["passed"]

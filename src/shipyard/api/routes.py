@@ -11,8 +11,9 @@ import re
 import types
 import typing
 import warnings
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Interval
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
@@ -32,6 +33,27 @@ def _is_simple(annotation: Any) -> bool:
     else:
         options = [annotation]
     return all(a in (str, int, float, bool) or typing.get_origin(a) is list for a in options)
+
+
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _bounded(annotation: Any) -> Any:
+    """``int`` (or ``int | None``) limited to what every store can hold: a larger number is a 422, not
+    a database overflow deep inside a service."""
+    checked = Annotated[int, Interval(ge=INT64[0], le=INT64[1])]
+    if annotation is int:
+        return checked
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if int in args and all(a in (int, type(None)) for a in args):
+            return checked | None
+    return annotation
+
+
+def _int_limits(annotation: Any) -> dict[str, int]:
+    """Path and query integers get the same limits as body fields (see ``_bounded``)."""
+    return {"ge": INT64[0], "le": INT64[1]} if _bounded(annotation) is not annotation else {}
 
 
 def build_router(services: Services) -> APIRouter:
@@ -55,19 +77,22 @@ def _add_route(router: APIRouter, services: Services, op: Operation) -> None:
     for arg in arguments:
         annotation = hints.get(arg.name, Any)
         required = arg.default is inspect.Parameter.empty
+        limits = _int_limits(annotation)
         if arg.name in path_names:
             endpoint_params.append(
-                inspect.Parameter(arg.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=Path())
+                inspect.Parameter(
+                    arg.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=Path(**limits)
+                )
             )
         elif op.method == "GET":
             if not _is_simple(annotation):
                 raise TypeError(f"{op.name}: GET argument {arg.name} must be a simple type")
-            default = Query(...) if required else Query(arg.default)
+            default = Query(..., **limits) if required else Query(arg.default, **limits)
             endpoint_params.append(
                 inspect.Parameter(arg.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
             )
         else:
-            body_fields[arg.name] = (annotation, ... if required else arg.default)
+            body_fields[arg.name] = (_bounded(annotation), ... if required else arg.default)
 
     body_model: type[BaseModel] | None = None
     if body_fields:

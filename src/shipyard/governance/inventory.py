@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 
 from shipyard.core.errors import NotFound
+from shipyard.governance.lifecycle import rounds
 from shipyard.store import schema as t
 
 
@@ -25,8 +26,8 @@ class VersionSummary(BaseModel):
     created_by: str | None = None
     created_at: int
     aliases: list[str] = Field(default_factory=list)
-    approvals: int = 0  # approvals bound to this version's digest
-    rejections: int = 0
+    approvals: int = 0  # approvals that count: this review round, bound to this version's digest
+    rejections: int = 0  # in this review round
     policy: dict[str, Any] | None = None  # the latest gate decision: gate, passed, override, violations, at
     signed: bool = False
 
@@ -105,15 +106,13 @@ class InventoryService:
             sa.select(t.model_aliases.c.alias, t.model_aliases.c.version_id).where(t.model_aliases.c.model_id.in_(ids))
         ):
             aliases[version_id].append(alias)
-        votes: dict[tuple[str, str], int] = defaultdict(int)
-        digests = {v.id: v.digest for v in versions}
-        for version_id, digest, decision in conn.execute(
-            sa.select(t.version_reviews.c.version_id, t.version_reviews.c.digest, t.version_reviews.c.decision).where(
-                t.version_reviews.c.version_id.in_(version_ids)
-            )
+        reviews: dict[str, list[sa.Row]] = defaultdict(list)
+        for row in conn.execute(
+            sa.select(t.version_reviews)
+            .where(t.version_reviews.c.version_id.in_(version_ids))
+            .order_by(t.version_reviews.c.created_at, t.version_reviews.c.id)
         ):
-            if digest == digests.get(version_id):
-                votes[(version_id, decision)] += 1
+            reviews[row.version_id].append(row)
         decisions: dict[str, sa.Row] = {}
         for row in conn.execute(
             sa.select(t.policy_decisions)
@@ -169,8 +168,7 @@ class InventoryService:
                     created_by=v.created_by,
                     created_at=v.created_at,
                     aliases=sorted(aliases.get(v.id, [])),
-                    approvals=votes[(v.id, "approve")],
-                    rejections=votes[(v.id, "reject")],
+                    **_votes(model.name, v, reviews.get(v.id, [])),
                     policy=_decision(decisions.get(v.id)),
                     signed=v.id in signed,
                 )
@@ -222,6 +220,16 @@ class InventoryService:
             .where(w.c.segment == "")
         ).all()
         return {r.monitor_id: r for r in rows}
+
+
+def _votes(name: str, version: sa.Row, rows: list[sa.Row]) -> dict[str, int]:
+    """Approvals that count (this review round, this digest) and rejections in this round."""
+    judged = rounds(name, version.version, version.digest, rows)
+    current = judged[-1].round if judged else 0
+    return {
+        "approvals": sum(1 for r in judged if r.counts),
+        "rejections": sum(1 for r in judged if r.decision == "reject" and r.round == current),
+    }
 
 
 def _decision(row: sa.Row | None) -> dict[str, Any] | None:
