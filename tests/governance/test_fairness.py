@@ -171,4 +171,9 @@ def test_a_numeric_sensitive_feature_is_grouped_in_bands(client: Client) -> None
     ev = client.evaluate_fairness("loans", version, "loans@1", ["age"], "y")
     names = [g["group"] for g in ev.result["groups"]]
     assert len(names) == 4 and all(name.startswith("[") for name in names)
+    lows = [float(name[1:].split(",")[0]) for name in names]
+    assert lows == sorted(lows)  # numeric order, not text order
+    # True means 1 for 0/1 labels
+    same = client.evaluate_fairness("loans", version, "loans@1", ["age"], "y", positive_label=True)
+    assert same.result["positive_label"] == "1" and same.metrics == ev.metrics
     assert sum(g["size"] for g in ev.result["groups"]) == len(frame)

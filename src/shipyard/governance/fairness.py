@@ -36,7 +36,7 @@ from fairlearn.metrics import (
 from sklearn.metrics import accuracy_score
 
 from shipyard.core.errors import InvalidInput
-from shipyard.governance.slices import slice_keys
+from shipyard.governance.slices import ordered, slice_keys
 from shipyard.monitoring.performance import normalize_label
 
 Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile
@@ -90,6 +90,8 @@ def choose_positive(labels: pd.Series, positive_label: Any, classes: list[str]) 
             f"fairness needs a binary label; the label column has {len(seen)} values ({', '.join(seen[:5])}…)",
             field="label_column",
         )
+    if isinstance(positive_label, bool | np.bool_) and set(seen) <= {"0", "1"}:
+        positive_label = int(positive_label)  # True means 1 for 0/1 labels
     if positive_label is not None:
         if seen and normalize_label(positive_label) not in seen:
             raise InvalidInput(
@@ -139,7 +141,7 @@ def fairness_report(
     "judged_groups": [...]}`` (see the module docstring for each figure).
     """
     groups = groups.reset_index(drop=True).astype(str)
-    names = sorted(groups.unique())
+    names = ordered(sorted(groups.unique()))  # quantile bands in numeric order
     if not names:
         raise InvalidInput("the dataset has no rows to evaluate", field="dataset")
     if len(names) > MAX_GROUPS:

@@ -62,10 +62,14 @@ def slice_keys(column: pd.Series) -> pd.Series:
     present = column.dropna()
     numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
     if numeric and present.nunique() > MAX_DISTINCT_AS_VALUES:
-        bins = pd.qcut(present.astype(float), NUMERIC_BINS, duplicates="drop")
-        labels = bins.map(lambda interval: f"[{interval.left:.4g}, {interval.right:.4g}]").astype(str)
+        # quantile edges computed here rather than by pd.qcut, which fails on subnormal floats
+        values = present.to_numpy(dtype="float64")
+        edges = np.unique(np.quantile(values, np.linspace(0, 1, NUMERIC_BINS + 1)))
+        # bin i holds (edges[i], edges[i + 1]], the first one its lower edge too
+        index = np.clip(np.searchsorted(edges, values, side="left") - 1, 0, len(edges) - 2)
+        names = [f"[{edges[i]:.4g}, {edges[i + 1]:.4g}]" for i in range(len(edges) - 1)]
         keys = pd.Series(MISSING, index=column.index, dtype=object)
-        keys.loc[labels.index] = labels
+        keys.loc[present.index] = [names[i] for i in index]
         return keys
     return column.map(lambda v: MISSING if v is None or (pd.api.types.is_scalar(v) and pd.isna(v)) else _text(v))
 
@@ -76,7 +80,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _ordered(values: list[str]) -> list[str]:
+def ordered(values: list[str]) -> list[str]:
     """Quantile bins in numeric order (then missing); other values as given (largest first)."""
     bins = [v for v in values if v.startswith("[") and v.endswith("]")]
     if not bins or len(bins) < len(values) - (MISSING in values):
@@ -113,7 +117,7 @@ def evaluate(
         keys = slice_keys(slice_frame[column].reset_index(drop=True))
         sizes = keys.value_counts()
         per_value: dict[str, Any] = {}
-        for value in _ordered(list(sizes.index)[:MAX_SLICE_VALUES]):
+        for value in ordered(list(sizes.index)[:MAX_SLICE_VALUES]):
             mask = (keys == value).to_numpy()
             figures = metrics_of(task, y_true[mask], y_pred[mask], None if proba is None else proba[mask], classes)
             figures.pop("confusion_matrix", None)
