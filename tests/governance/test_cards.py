@@ -6,6 +6,8 @@ Model Card Toolkit JSON, and policies that read completeness and fairness result
 from __future__ import annotations
 
 import json
+import zipfile
+from pathlib import Path
 
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -166,3 +168,23 @@ rules:
     assert by_kind["model_card"].passed is True
     assert by_kind["fairness"].value == pytest.approx(fairness.metrics["disparate_impact_ratio"])
     assert by_kind["fairness"].passed == (fairness.metrics["disparate_impact_ratio"] >= 0.8)
+
+
+@pytest.mark.parametrize("mode", ["embedded-sqlite"])
+def test_audit_log_and_evidence_bundle_carry_the_card(client: Client, tmp_path: Path) -> None:
+    version = register_from_run(client)
+    client.set_card_section("credit", "intended_use", "Pre-screening.")
+    client.evaluate_fairness("credit", version, "credit@1", ["region"], "approved")
+    summaries = [e.summary for e in client.audit_log("credit", version)]
+    assert any("evaluated: fairness on credit@1" in s for s in summaries)
+    # a model-wide section is about no one version: it is in the model's log
+    assert any("model card section 'intended_use' edited" in e.summary for e in client.audit_log("credit"))
+
+    client.download_bundle("credit", version, tmp_path / "evidence.zip")
+    with zipfile.ZipFile(tmp_path / "evidence.zip") as bundle:
+        manifest = json.loads(bundle.read("manifest.json"))
+        markdown = bundle.read("model_card.md").decode()
+        toolkit = json.loads(bundle.read("model_card.json"))
+    assert manifest["model_card"] == "rendered"  # this service's card, not the bundle's fallback
+    assert "## Fairness" in markdown and "Pre-screening." in markdown
+    assert toolkit["considerations"]["use_cases"] == [{"description": "Pre-screening."}]
