@@ -14,7 +14,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from shipyard import Client
-from shipyard.core.errors import InvalidInput
+from shipyard.core.errors import InvalidInput, NotFound
 from tests.governance.test_evaluate import journal_payloads, register_credit
 
 
@@ -144,3 +144,22 @@ def test_background_skips_rows_with_missing_inputs(client: Client) -> None:
     mv = client.register_model(model, "gaps", data_refs=[dataset.ref], input_example=frame[["a", "city"]].head(2))
     found = client.explain_prediction("gaps", mv.version, {"a": 1.0, "city": "x"})
     assert found.background == "training data gaps@1" and found.background_rows == 55
+
+
+@pytest.mark.parametrize("mode", ["embedded-sqlite"])
+def test_an_erased_dataset_no_longer_explains_predictions(client: Client) -> None:
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"user_id": np.arange(80), "a": rng.normal(0, 1, 80)})
+    frame["y"] = 2 * frame["a"]
+    dataset = client.log_dataset(frame, "people")
+    model = LinearRegression().fit(frame[["a"]], frame["y"])
+    mv = client.register_model(model, "people", data_refs=[dataset.ref], input_example=frame[["a"]].head(2))
+    client.explain_version("people", mv.version, "people@1", n_repeats=1)
+    assert client.explain_prediction("people", mv.version, {"a": 1.0}).background == "explanation of people@1"
+
+    client.erase_subject({"user_id": 7})  # people@1 is purged of the subject; people@2 is written without it
+    with pytest.raises(NotFound, match="people@1") as err:  # neither the stored sample nor the purged data
+        client.explain_prediction("people", mv.version, {"a": 1.0})
+    assert err.value.field == "version"
+    client.explain_version("people", mv.version, "people@2", n_repeats=1)
+    assert client.explain_prediction("people", mv.version, {"a": 1.0}).background == "explanation of people@2"

@@ -12,6 +12,7 @@ model verifies its digest and signatures as ``load_model`` does everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -37,6 +38,7 @@ from shipyard.governance.evaluation_entities import (
     VersionEvaluation,
 )
 from shipyard.governance.predictor import Predictor
+from shipyard.governance.privacy_entities import ERASED_BY_TAG
 from shipyard.monitoring.performance import normalize_label
 from shipyard.registry.entities import ModelVersion
 from shipyard.store import schema as t
@@ -219,7 +221,9 @@ class EvaluationService:
         prediction = _scored(predictor.predict, row)[0]
         class_index = None
         if predictor.task == "classification" and len(predictor.classes) > 2:
-            class_index = predictor.class_index(prediction)  # multi-class: explain the predicted class
+            # multi-class: explain the predicted class (a label outside classes_ falls back to the last class)
+            with contextlib.suppress(InvalidInput, ValueError):
+                class_index = predictor.class_index(prediction)
         output, base, contributions = _scored(
             lambda _: explain.local_contributions(predictor, row, background[predictor.features], class_index), row
         )
@@ -239,10 +243,11 @@ class EvaluationService:
         )
 
     def _background(self, mv: ModelVersion, input_keys: list[str]) -> tuple[pd.DataFrame, str]:
-        newest = self._newest(mv.model_name, mv.version, "explanation")
-        if newest is not None and newest.result.get("background"):
-            return pd.DataFrame.from_records(newest.result["background"]), f"explanation of {newest.dataset}"
+        for stored in self.list_evaluations(mv.model_name, mv.version, "explanation"):  # newest first
+            if stored.result.get("background") and not self._erased(stored.dataset):
+                return pd.DataFrame.from_records(stored.result["background"]), f"explanation of {stored.dataset}"
         if mv.data_refs:
+            # read each time rather than cached: an erasure may purge the training data meanwhile
             ref, frame = self._dataset(mv.data_refs[0], field="version")
             columns = [c for c in frame.columns if c in input_keys] if not mv.signature else list(frame.columns)
             wanted = Predictor.of(self._load(mv), mv, columns, None).features
@@ -252,6 +257,16 @@ class EvaluationService:
             "explain against; run explain_version on a dataset first",
             field="version",
         )
+
+    def _erased(self, ref: str | None) -> bool:
+        """Did an erasure purge rows of this dataset version (or is it gone)? Its rows copied into a
+        background must not explain predictions any more."""
+        if ref is None:
+            return False
+        try:
+            return ERASED_BY_TAG in self.services.data.resolve_version(ref).tags
+        except NotFound:
+            return True
 
     # ----------------------------------------------------------------------------------------------
     # Stored results
@@ -275,10 +290,6 @@ class EvaluationService:
         if not found:
             raise NotFound(f"{name}/{version} has no {kind} result yet", field="kind")
         return found[0]
-
-    def _newest(self, name: str, version: int, kind: str) -> VersionEvaluation | None:
-        found = self.list_evaluations(name, version, kind)
-        return found[0] if found else None
 
     def _store(
         self, name: str, version: int, kind: str, ref: str, result: dict[str, Any], headline: dict[str, Any]
