@@ -14,8 +14,9 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from shipyard import Client
-from shipyard.core.errors import InvalidInput, NotFound
+from shipyard.core.errors import InvalidInput, NotFound, PermissionDenied
 from tests.governance.test_evaluate import journal_payloads, register_credit
+from tests.governance.test_lifecycle import as_user
 
 
 def register_linear(client: Client, n: int = 300) -> tuple[int, LinearRegression, pd.DataFrame]:
@@ -163,3 +164,20 @@ def test_an_erased_dataset_no_longer_explains_predictions(client: Client) -> Non
     assert err.value.field == "version"
     client.explain_version("people", mv.version, "people@2", n_repeats=1)
     assert client.explain_prediction("people", mv.version, {"a": 1.0}).background == "explanation of people@2"
+
+
+@pytest.mark.parametrize("mode", ["remote-sqlite"])
+def test_a_viewer_may_explain_a_prediction_but_not_store_results(client: Client) -> None:
+    version, _, _ = register_linear(client)
+    client.explain_version("lin", version, "lin@1", n_repeats=1)
+    client.create_principal("vera")
+    client.grant_role("vera", "viewer", model="lin")
+    with as_user(client, "vera") as vera:
+        assert vera.explain_prediction("lin", version, {"a": 1.0, "b": 2.0, "c": 3.0}).contributions
+        assert vera.get_model_card("lin", version).model_details.name == "lin"
+        with pytest.raises(PermissionDenied):
+            vera.explain_version("lin", version, "lin@1")
+        with pytest.raises(PermissionDenied):
+            vera.evaluate_fairness("lin", version, "lin@1", ["a"], "y")
+        with pytest.raises(PermissionDenied):
+            vera.set_card_section("lin", "caveats", "mine now")
