@@ -174,6 +174,8 @@ def test_revoked_and_expired_tokens_stop_at_once(server) -> None:
     viewer = {"authorization": f"Bearer {tokens['viewer']}"}
     assert http.get(f"{API}/models", headers=viewer).status_code == 200
     token_id = tokens["viewer"].split("_")[1]
+    [listed] = [tk for tk in http.get(f"{API}/tokens", headers=admin).json() if tk["id"] == token_id]
+    assert listed["last_used_at"] is not None  # a token's use is recorded (at most once a minute)
     assert http.delete(f"{API}/tokens/{token_id}", headers=admin).status_code == 200
     refused = http.get(f"{API}/models", headers=viewer)
     assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,12 +25,14 @@ from shipyard.core.context import reset_actor, set_actor
 from shipyard.core.errors import IntegrityError, NotFound, RateLimited, ShipyardError, Unauthenticated
 from shipyard.core.hashing import normalize_digest
 from shipyard.core.settings import Settings
+from shipyard.governance.access import parse_token
 from shipyard.services import Services
 
 API_PREFIX = "/api/v1"
 # Paths anyone may fetch: liveness and the API's own description (no data).
 OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 AUTH_ENV = "SHIPYARD_SERVER_AUTH"  # "0" runs an open server (development only)
+TOUCH_EVERY_S = 60.0
 
 
 def auth_required_by_default() -> bool:
@@ -49,6 +52,7 @@ class AuthMiddleware:
         self.services = services
         self.require_auth = require_auth
         self.limiter = limiter
+        self.touched: dict[str, float] = {}  # token id -> when this process last recorded its use
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.require_auth or scope["path"] in OPEN_PATHS:
@@ -72,11 +76,24 @@ class AuthMiddleware:
             self.limiter.fail(client)
             await _reject(scope, receive, send, exc, {"www-authenticate": "Bearer"})
             return
+        await self._note_use(credentials.strip())
         token = set_actor(principal)
         try:
             await self.app(scope, receive, send)
         finally:
             reset_actor(token)
+
+    async def _note_use(self, credentials: str) -> None:
+        """Record a token's last use at most once a minute per process (a write per request would
+        serialise every read on SQLite)."""
+        token_id = parse_token(credentials)[0]
+        now = time.monotonic()
+        if now - self.touched.get(token_id, -TOUCH_EVERY_S) < TOUCH_EVERY_S:
+            return
+        self.touched[token_id] = now
+        if len(self.touched) > 100_000:
+            self.touched.clear()
+        await run_in_threadpool(self.services.access.touch_token, token_id)
 
 
 async def _reject(scope: Scope, receive: Receive, send: Send, error: ShipyardError, headers: dict[str, str]) -> None:

@@ -864,6 +864,7 @@ class Eraser:
                         "dataset_version.erased", "dataset_version", v.row.id,
                         {"erasure": erasure_id, "files_purged": len(v.hits), "successor": successor, "tags": tags},
                     )  # fmt: skip
+            self._drop_backgrounds(tx, plan, erasure_id)
             for report_id, _, scrubbed, dropped in plan.reports:
                 vr = t.validation_reports
                 tx.conn.execute(vr.update().where(vr.c.id == report_id).values(report=scrubbed))
@@ -897,6 +898,34 @@ class Eraser:
                 )
             )
             tx.journal("erasure.recorded", "erasure", erasure_id, journal_summary(report))
+
+    def _drop_backgrounds(self, tx: Tx, plan: Plan, erasure_id: str) -> None:
+        """Explanations keep a sample of their dataset's rows as background for local explanations; one
+        drawn from a purged dataset version may hold the subject's rows, so the sample goes (the
+        importances stay; local explanations fall back to an unpurged background)."""
+        refs = [f"{ds.name}@{v.row.version}" for ds in plan.datasets for v in ds.versions]
+        if not refs:
+            return
+        ev = t.version_evaluations.c
+        rows = tx.conn.execute(
+            sa.select(ev.id, ev.version_id, ev.result).where(ev.kind == "explanation", ev.dataset.in_(refs))
+        ).all()
+        for row in rows:
+            result = dict(row.result or {})
+            if not result.get("background"):
+                continue
+            result["background"] = []
+            result["background_erased_by"] = erasure_id
+            tx.conn.execute(t.version_evaluations.update().where(ev.id == row.id).values(result=result))
+            model_id = tx.conn.execute(
+                sa.select(t.model_versions.c.model_id, t.model_versions.c.version).where(
+                    t.model_versions.c.id == row.version_id
+                )
+            ).one()
+            tx.journal(
+                "evaluation.erased", "model", model_id.model_id,
+                {"version": model_id.version, "kind": "explanation", "erasure": erasure_id, "background": "dropped"},
+            )  # fmt: skip
 
     def _flag_models(self, tx: Tx, plan: Plan, report: Erasure, erasure_id: str) -> None:
         mv = t.model_versions.c

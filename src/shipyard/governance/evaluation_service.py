@@ -38,7 +38,7 @@ from shipyard.governance.evaluation_entities import (
     VersionEvaluation,
 )
 from shipyard.governance.predictor import Predictor
-from shipyard.governance.privacy_entities import ERASED_BY_TAG
+from shipyard.governance.privacy_entities import ERASED_BY_TAG, SUCCESSOR_TAG
 from shipyard.monitoring.performance import normalize_label
 from shipyard.registry.entities import ModelVersion
 from shipyard.store import schema as t
@@ -247,8 +247,9 @@ class EvaluationService:
             if stored.result.get("background") and not self._erased(stored.dataset):
                 return pd.DataFrame.from_records(stored.result["background"]), f"explanation of {stored.dataset}"
         if mv.data_refs:
-            # read each time rather than cached: an erasure may purge the training data meanwhile
-            ref, frame = self._dataset(mv.data_refs[0], field="version")
+            # read each time rather than cached: an erasure may purge the training data meanwhile, and
+            # then its successor (the same data without the erased rows) stands in for it
+            ref, frame = self._dataset(self._unerased(mv.data_refs[0]), field="version")
             columns = [c for c in frame.columns if c in input_keys] if not mv.signature else list(frame.columns)
             wanted = Predictor.of(self._load(mv), mv, columns, None).features
             return pd.DataFrame.from_records(explain.background_sample(frame, wanted)), f"training data {ref}"
@@ -257,6 +258,18 @@ class EvaluationService:
             "explain against; run explain_version on a dataset first",
             field="version",
         )
+
+    def _unerased(self, ref: str) -> str:
+        """``ref``, or the version an erasure wrote in its place (following successive erasures)."""
+        for _ in range(100):
+            try:
+                tags = self.services.data.resolve_version(ref).tags
+            except NotFound:
+                return ref
+            if ERASED_BY_TAG not in tags or not tags.get(SUCCESSOR_TAG):
+                return ref
+            ref = tags[SUCCESSOR_TAG]
+        return ref
 
     def _erased(self, ref: str | None) -> bool:
         """Did an erasure purge rows of this dataset version (or is it gone)? Its rows copied into a
