@@ -5,41 +5,13 @@ status, rendering to a file, ``--json`` everywhere, and one-line errors naming t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from shipyard import Client
-from shipyard.cli.main import app
+from tests.governance.conftest import Invoke
 from tests.governance.test_evaluate import register_credit
-
-Invoke = Callable[..., Result]
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SHIPYARD_URI", "SHIPYARD_HOME", "SHIPYARD_STORE_URI", "SHIPYARD_ARTIFACT_URI", "COLUMNS"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def sdk(home: Path) -> Iterator[Client]:
-    client = Client(home=home)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def cli(home: Path) -> Invoke:
-    runner = CliRunner()
-
-    def invoke(*args: str, json: bool = False, input: str | None = None) -> Result:
-        options = ["--home", str(home)] + (["--json"] if json else [])
-        return runner.invoke(app, [*options, *args], catch_exceptions=False, input=input)
-
-    return invoke
 
 
 def ok(result: Result) -> Result:

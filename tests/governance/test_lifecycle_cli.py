@@ -4,18 +4,14 @@ dry-run checks, and a blocked transition printing one line per violated rule."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from shipyard import Client
-from shipyard.cli.main import app
 from shipyard.core.context import acting_as
+from tests.governance.conftest import Invoke
 from tests.governance.test_lifecycle import register, reviewers
-
-Invoke = Callable[..., Result]
 
 POLICY = """
 name: churn-quality
@@ -26,30 +22,6 @@ rules:
     min: 0.9
     gates: [approve, deploy]
 """
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SHIPYARD_URI", "SHIPYARD_HOME", "SHIPYARD_STORE_URI", "SHIPYARD_ARTIFACT_URI", "COLUMNS"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def sdk(home: Path) -> Iterator[Client]:
-    client = Client(home=home)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def cli(home: Path) -> Invoke:
-    runner = CliRunner()
-
-    def invoke(*args: str, json: bool = False) -> Result:
-        options = ["--home", str(home)] + (["--json"] if json else [])
-        return runner.invoke(app, [*options, *args], catch_exceptions=False)
-
-    return invoke
 
 
 def ok(result: Result) -> Result:
