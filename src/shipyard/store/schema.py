@@ -751,3 +751,46 @@ erasures = sa.Table(
     sa.Column("actor", sa.String(250), nullable=False),
     sa.Column("created_at", Time, nullable=False),
 )
+
+# -- events: subscribers of the journal with their cursors, webhook dead letters -------------------
+
+# A subscriber reads the journal as events after its own cursor (the last acknowledged seq). A
+# webhook is a subscriber with a URL and a signing secret, delivered by `shipyard events run`.
+event_subscribers = sa.Table(
+    "event_subscribers",
+    metadata,
+    sa.Column("name", sa.String(250), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # handler | webhook
+    sa.Column("actions", sa.JSON, nullable=False),  # exact actions or prefixes ending in '.'; [] = all
+    sa.Column("entity_types", sa.JSON, nullable=False),  # [] = all
+    sa.Column("cursor", sa.BigInteger, nullable=False),  # the last acknowledged journal seq
+    sa.Column("url", sa.String(2000), nullable=True),
+    sa.Column("secret", sa.String(200), nullable=True),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+# Events a webhook could not deliver after its last attempt; `replay` re-sends and removes them.
+event_dead_letters = sa.Table(
+    "event_dead_letters",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("subscriber", sa.String(250), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("event", sa.JSON, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index(None, "subscriber", "seq"),
+)
+
+# Sequence numbers a subscriber has processed, for handlers that make their effects idempotent.
+event_processed = sa.Table(
+    "event_processed",
+    metadata,
+    sa.Column("subscriber", sa.String(250), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True),
+    sa.Column("processed_at", Time, nullable=False),
+)
