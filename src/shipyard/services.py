@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from shipyard.artifacts import ArtifactStore
+from shipyard.automation.service import EventService
 from shipyard.core.settings import Settings
 from shipyard.data.service import DatasetService
 from shipyard.data.validation.service import ContractService
@@ -91,6 +92,10 @@ class Services:
         return JournalService(self.db)
 
     @cached_property
+    def events(self) -> EventService:
+        return EventService(self.db)
+
+    @cached_property
     def access(self) -> AccessService:
         return AccessService(self.db, local_admin=None if self.require_auth else self.settings.actor)
 
@@ -133,6 +138,7 @@ SERVICE_CLASSES: dict[str, type] = {
     "predictions": PredictionSegmentService,
     "monitoring": MonitoringService,
     "journal": JournalService,
+    "events": EventService,
     "access": AccessService,
     "governance": GovernanceService,
     "evaluations": EvaluationService,

@@ -18,6 +18,7 @@ from shipyard.api.contract_operations import CONTRACT_OPERATIONS
 from shipyard.api.data_operations import DATA_OPERATIONS
 from shipyard.api.deploy_operations import DEPLOY_OPERATIONS
 from shipyard.api.evaluation_operations import EVALUATION_OPERATIONS
+from shipyard.api.event_operations import EVENT_OPERATIONS
 from shipyard.api.governance_operations import GOVERNANCE_OPERATIONS
 from shipyard.api.inventory_operations import INVENTORY_OPERATIONS
 from shipyard.api.job_operations import JOB_OPERATIONS
@@ -235,6 +236,7 @@ OPERATIONS: tuple[Operation, ...] = (
     + AUDIT_OPERATIONS
     + PRIVACY_OPERATIONS
     + INVENTORY_OPERATIONS
+    + EVENT_OPERATIONS
 )
 
 BY_NAME: dict[tuple[str, str], Operation] = {(op.service, op.name): op for op in OPERATIONS}

@@ -22,6 +22,7 @@ from shipyard.client.contracts import ContractsMixin
 from shipyard.client.data import DatasetsMixin
 from shipyard.client.deploy import DeployMixin
 from shipyard.client.evaluations import EvaluationsMixin
+from shipyard.client.events import EventsMixin
 from shipyard.client.governance import GovernanceMixin
 from shipyard.client.inventory import InventoryMixin
 from shipyard.client.metric_queue import MetricQueue, QueuedPoint
@@ -56,6 +57,7 @@ class Client(
     AuditMixin,
     PrivacyMixin,
     InventoryMixin,
+    EventsMixin,
 ):
     """Talk to Shipyard. ``Client()`` reads ``SHIPYARD_URI`` / ``SHIPYARD_HOME`` / ``SHIPYARD_STORE_URI``."""
 

@@ -7,9 +7,10 @@ receiver is visible in ``shipyard monitor alerts`` rather than lost.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from shipyard.core.errors import InvalidInput
@@ -77,20 +78,50 @@ def deliver(channels: Sequence[Mapping[str, Any]], event: Mapping[str, Any]) -> 
 
 
 def _post(url: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    outcome = post_with_retries(url, lambda: (json.dumps(body, default=str).encode(), {}))
+    if not outcome["ok"]:
+        log.warning("alert notification to %s failed: %s", url, outcome["error"])
+    return outcome
+
+
+def post_with_retries(
+    url: str,
+    prepare: Callable[[], tuple[bytes, Mapping[str, str]]],
+    *,
+    retries: int = RETRIES,
+    backoff_s: float = BACKOFF_S,
+    timeout_s: float = TIMEOUT_S,
+) -> dict[str, Any]:
+    """POST a JSON body with bounded retries and exponential backoff (``backoff_s``, twice that, …).
+
+    ``prepare()`` returns the body and extra headers before each attempt (so a signature may carry a
+    fresh timestamp). A 2xx succeeds; a 4xx other than 408/429 is final, since the receiver refuses
+    this payload; anything else (5xx, 408, 429, connection errors) is retried. Shared by alert
+    channels and event webhooks (``shipyard.automation.webhooks``). Never raises.
+    """
     import httpx
 
     error = None
-    for attempt in range(1, RETRIES + 1):
+    status = None
+    attempt = 0
+    for attempt in range(1, max(1, retries) + 1):
+        content, headers = prepare()
         try:
-            response = httpx.post(url, json=body, timeout=TIMEOUT_S)
-            if response.status_code < 300:
-                return {"ok": True, "attempts": attempt, "status": response.status_code}
-            error = f"HTTP {response.status_code}"
-            if 400 <= response.status_code < 500 and response.status_code != 429:
+            response = httpx.post(
+                url, content=content, headers={"content-type": "application/json", **headers}, timeout=timeout_s
+            )
+            status = response.status_code
+            if status < 300:
+                return {"ok": True, "attempts": attempt, "status": status}
+            error = f"HTTP {status}"
+            if 400 <= status < 500 and status not in (408, 429):
                 break  # the receiver refuses this payload; retrying will not change its mind
         except httpx.HTTPError as exc:
+            status = None
             error = f"{type(exc).__name__}: {exc}"
-        if attempt < RETRIES:
-            time.sleep(BACKOFF_S * 2 ** (attempt - 1))
-    log.warning("alert notification to %s failed: %s", url, error)
-    return {"ok": False, "attempts": attempt, "error": error}
+        if attempt < retries:
+            time.sleep(backoff_s * 2 ** (attempt - 1))
+    outcome: dict[str, Any] = {"ok": False, "attempts": attempt, "error": error}
+    if status is not None:
+        outcome["last_status"] = status
+    return outcome
