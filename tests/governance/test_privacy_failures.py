@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 
 from shipyard import Client
 from shipyard.governance import erasure as erasure_module
+from shipyard.governance.erasure import storage as erasure_storage
 from shipyard.serving.prediction_log import read_predictions
 from tests.governance.privacy_helpers import SUBJECT_EMAIL, customers, files_holding, ids_in, store_roots
 
@@ -76,7 +77,7 @@ def test_a_failed_purge_is_finished_by_the_next_erasure(embedded: Client, monkey
     def fail(*args, **kwargs):
         raise OSError("the disk is gone")
 
-    monkeypatch.setattr(erasure_module, "delete_blob", fail)
+    monkeypatch.setattr(erasure_storage, "delete_blob", fail)  # purge looks it up in its own module
     first = client.erase_subject({"user_id": "7"})
     # the references switched in one transaction: the rows are gone from every read ...
     assert first.status == "purging"

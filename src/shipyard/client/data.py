@@ -278,7 +278,7 @@ class DatasetsMixin:
 
 
 def _refuse_erased(version: DatasetVersion) -> None:
-    """A version whose files an erasure purged (governance/erasure.py) says so, and what to read instead."""
+    """A version whose files an erasure purged (governance/erasure/) says so, and what to read instead."""
     from shipyard.governance.privacy_entities import erased_notice
 
     notice = erased_notice(version.ref, version.tags)

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from shipyard.core.errors import InvalidInput, NotFound
 from shipyard.core.time import now_ms
-from shipyard.governance.erasure import compact_sqlite, purge, read_parquet, secure_delete, segment_bytes
+from shipyard.governance.erasure.storage import compact_sqlite, purge, read_parquet, secure_delete, segment_bytes
 from shipyard.governance.privacy_entities import RETENTION_TARGETS, RetentionPolicy, RetentionRun
 from shipyard.store import schema as t
 
