@@ -390,7 +390,7 @@ class EvaluationService:
                 self._models.move_to_end(mv.digest)
                 return cached
         try:
-            model = self.services.monitoring._client().load_model(mv.uri)
+            model = self.services.monitoring.embedded_client().load_model(mv.uri)
         except ShipyardError:
             raise
         except Exception as exc:  # e.g. a library the flavor needs is missing here
@@ -405,7 +405,7 @@ class EvaluationService:
         """``(NAME@N, frame)`` of a dataset ref (``NAME@N``, ``NAME``, ``NAME@latest``)."""
         if not isinstance(dataset, str) or not dataset.strip():
             raise InvalidInput("dataset must be a dataset version, e.g. 'credit@3'", field=field)
-        client = self.services.monitoring._client()
+        client = self.services.monitoring.embedded_client()
         try:
             resolved = client.get_dataset(dataset.strip())
             frame = client.load_dataset(resolved.ref, record=False)

@@ -83,9 +83,11 @@ class MonitoringService:
         self._samples: dict[str, pd.DataFrame] = {}
         self._lock = threading.Lock()
 
-    def _client(self) -> Any:
-        """An embedded client over this store, for what the SDK already does well (load a dataset,
-        a model; run a pipeline). The server runs it too, so both modes run the same code."""
+    def embedded_client(self) -> Any:
+        """An embedded :class:`~shipyard.client.Client` over this store, for what the SDK already does
+        well (load a dataset, a model; run a pipeline). The server runs it too, so both modes run the
+        same code. One per service, created on first use and closed by :meth:`close`; other services
+        (evaluations) use it the same way rather than opening their own."""
         with self._lock:
             if self._client_obj is None:
                 from shipyard.client import Client
@@ -140,7 +142,7 @@ class MonitoringService:
                 from shipyard.core.errors import AlreadyExists
 
                 raise AlreadyExists(f"monitor {name!r} already exists")
-        client = self._client()
+        client = self.embedded_client()
         model_name, pinned, version = self._resolve_model(client, endpoint, model)
         loaded = self._load_model(client, version)
         ref = build_reference(
@@ -318,7 +320,7 @@ class MonitoringService:
             if digest not in self._samples:
                 self._samples[digest] = sample_from_bytes(self.artifacts.read_bytes(digest))
             sample = self._samples[digest]
-        client = self._client()
+        client = self.embedded_client()
         model = None
         try:
             version = client.get_version(row.model, row.version or row.reference.get("version"))
@@ -1032,7 +1034,7 @@ class MonitoringService:
 
         trigger = rule.trigger or {}
         params = dict(trigger.get("params") or {})
-        client = self._client()
+        client = self.embedded_client()
         try:
             if trigger.get("data_param"):
                 label_column = mon.reference.get("label_column") or "label"
