@@ -29,6 +29,7 @@ from shipyard.cli import (
     demo,
     deploy,
     evaluations,
+    events,
     experiments,
     governance,
     inventory,
@@ -147,6 +148,8 @@ app.add_typer(evaluations.fairness_app, name="fairness", help="Fairness evaluati
 app.add_typer(evaluations.explain_app, name="explain", help="Global and local explanations of a model version.")
 app.add_typer(privacy.privacy_app, name="privacy", help="Erase a data subject from logs, feedback and datasets.")
 app.add_typer(privacy.retention_app, name="retention", help="Retention of prediction logs, feedback and labels.")
+app.add_typer(events.events_app, name="events", help="Events from the journal: subscribers, the webhook runner.")
+app.add_typer(events.webhooks_app, name="webhooks", help="Signed outgoing webhooks: add, list, dead letters, replay.")
 app.command("server", help="Run the Shipyard HTTP server.")(server.serve)
 app.command("serve", help="Serve registered models for inference (OIP v2, JSON, MLflow).")(serve.serve)
 app.command("scheduler", help="Run due pipeline schedules until stopped.")(schedules.scheduler)

@@ -78,6 +78,14 @@ def _start_upkeep(settings: Settings, interval: float) -> None:
     threading.Thread(target=loop, name="shipyard-upkeep", daemon=True).start()
 
 
+def _start_events(settings: Settings, interval: float, transport: str) -> None:
+    """Deliver webhooks (``shipyard events run``) in a daemon thread over the server's own store."""
+    from shipyard.automation.runner import WebhookRunner
+    from shipyard.services import Services
+
+    WebhookRunner(Services(settings).events, transport, interval).start()
+
+
 def _admin_hint(settings: Settings) -> str | None:
     """What to do when a server that requires authentication has nobody who could log in."""
     import sqlalchemy as sa
@@ -133,6 +141,15 @@ def serve(
             "--upkeep-interval", min=0.05, help="Seconds between retention enforcement and journal checkpoints."
         ),
     ] = 300.0,
+    events: Annotated[
+        bool, typer.Option("--events/--no-events", help="Deliver webhooks (like `shipyard events run`).")
+    ] = True,
+    events_transport: Annotated[
+        str, typer.Option("--events-transport", help="inprocess, or redis (SHIPYARD_REDIS_URL) for several servers.")
+    ] = "inprocess",
+    events_interval: Annotated[
+        float, typer.Option("--events-interval", min=0.05, help="Seconds between webhook delivery rounds.")
+    ] = 1.0,
 ) -> None:
     """Run the Shipyard HTTP server (API under /api/v1, OpenAPI at /docs, /health)."""
     import uvicorn
@@ -159,6 +176,8 @@ def serve(
         _start_scheduler(settings, scheduler_interval)
     if monitors:
         _start_scheduler(settings, monitor_interval, schedules=False, monitors=True)
+    if events:
+        _start_events(settings, events_interval, events_transport)
     if workers == 1:
         app = create_app(settings, require_auth=auth)
         try:
