@@ -129,3 +129,17 @@ def test_webhooks_through_redis(services: Services, redis_prefix: str, receivers
     assert all(webhooks.verify(hook.secret or "", h, raw) for h, raw in ok.requests)
     assert [d.seq for d in services.events.list_dead_letters(subscriber="down")] == [e["seq"] for e in ok.events]
     assert len(down.requests) == 6
+
+
+def test_a_deleted_webhooks_group_is_dropped(services: Services, redis_prefix: str, receivers: Any) -> None:
+    from shipyard.automation.runner import WebhookRunner
+
+    r = connect()
+    services.events.create_webhook("short-lived", receivers().url)
+    runner = WebhookRunner(services.events, "redis", prefix=redis_prefix)
+    runner.run_once()
+    assert [g["name"] for g in r.xinfo_groups(f"{redis_prefix}events")] == [b"short-lived"]
+    services.events.delete_webhook("short-lived")
+    runner.run_once()
+    assert r.xinfo_groups(f"{redis_prefix}events") == []
+    r.close()

@@ -55,7 +55,11 @@ class WebhookRunner:
 
         self.deliveries = []
         self.publisher.publish_all()
-        for sub in self.events.list_webhooks():
+        hooks = self.events.list_webhooks()
+        for gone in set(self._consumers) - {sub.name for sub in hooks}:  # deleted webhooks: drop their groups
+            consumer = self._consumers.pop(gone)
+            self.redis.xgroup_destroy(consumer.stream, consumer.group)
+        for sub in hooks:
             consumer = self._consumers.get(sub.name)
             if consumer is None:
                 consumer = self._consumers[sub.name] = RedisConsumer(

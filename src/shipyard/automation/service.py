@@ -55,8 +55,8 @@ class EventService:
         max_attempts: int = DEFAULT_ATTEMPTS,
     ) -> Subscriber:
         """Register a webhook; without ``secret`` one is generated. The secret is returned only here."""
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > 2000:
-            raise InvalidInput("url must be an http(s) URL", field="url")
+        if not _valid_url(url):
+            raise InvalidInput("url must be an http(s) URL with a host", field="url")
         if secret is not None and (not isinstance(secret, str) or not 16 <= len(secret) <= 200):
             raise InvalidInput("secret must be 16 to 200 characters", field="secret")
         if not isinstance(max_attempts, int) or not 1 <= max_attempts <= MAX_ATTEMPTS:
@@ -300,6 +300,17 @@ class EventService:
         if row is None:
             raise NotFound(f"subscriber {name!r} not found", field="name")
         return row
+
+
+def _valid_url(url: object) -> bool:
+    import httpx
+
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > 2000:
+        return False
+    try:
+        return bool(httpx.URL(url).host)
+    except (httpx.InvalidURL, ValueError):
+        return False
 
 
 def _check_seq(seq: int, field: str) -> None:

@@ -116,7 +116,7 @@ def post_with_retries(
             error = f"HTTP {status}"
             if 400 <= status < 500 and status not in (408, 429):
                 break  # the receiver refuses this payload; retrying will not change its mind
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             status = None
             error = f"{type(exc).__name__}: {exc}"
         if attempt < retries:
