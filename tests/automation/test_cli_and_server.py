@@ -149,3 +149,32 @@ def test_the_server_delivers_webhooks(tmp_path: Path, receivers: Any) -> None:
         proc.wait(10)
     assert receiver.events[0]["entity_id"] == exp.id
     assert webhooks.verify(SECRET, *receiver.requests[0])
+
+
+def test_a_viewer_reads_events_and_dead_letters_but_an_admin_manages_webhooks(tmp_path: Path) -> None:
+    from shipyard.core.errors import PermissionDenied
+    from shipyard.core.settings import Settings
+    from tests.conftest import ThreadedServer
+
+    settings = Settings.resolve(home=tmp_path / "server", remote_uri="")
+    with Client(home=settings.home) as seed:
+        seed.create_principal("vera")
+        seed.grant_role("vera", "viewer")
+        token = seed.create_token("vera").token
+        seed.create_subscriber("sub", after=0)
+    with ThreadedServer(settings) as server:
+        with Client(uri=server.url, token=token) as viewer:
+            assert viewer.read_events(after=0, actions=["subscriber."])[0].entity_id == "sub"
+            assert viewer.poll_events("sub").events
+            assert viewer.list_dead_letters() == []
+            for call in (
+                lambda: viewer.create_webhook("w", "http://127.0.0.1:9/x"),
+                lambda: viewer.list_webhooks(),
+                lambda: viewer.ack_events("sub", 1),
+                lambda: viewer.replay_dead_letters(),
+                lambda: viewer.delete_subscriber("sub"),
+            ):
+                with pytest.raises(PermissionDenied):
+                    call()
+        with Client(uri=server.url) as admin:  # SHIPYARD_TOKEN: the test admin
+            assert admin.create_webhook("w", "http://127.0.0.1:9/x").secret
