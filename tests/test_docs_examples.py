@@ -1,4 +1,4 @@
-"""The runnable example that opens docs/events.md runs, and prints what the page says it prints."""
+"""The runnable examples that open docs pages run, and print what their page says they print."""
 
 from __future__ import annotations
 
@@ -7,22 +7,24 @@ from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-def test_the_events_example_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("page", ["approvals.md", "events.md"])
+def test_the_example_runs_and_prints_what_the_page_says(
+    page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for name in ("SHIPYARD_URI", "SHIPYARD_HOME", "SHIPYARD_STORE_URI", "SHIPYARD_ARTIFACT_URI", "SHIPYARD_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    text = DOC.read_text()
+    doc = DOCS / page
+    text = doc.read_text()
     code = re.search(r"```python\n(.*?)```", text, re.S)
     expected = re.search(r"It prints:\n\n```text\n(.*?)```", text, re.S)
     assert code is not None and expected is not None
     namespace: dict[str, object] = {"__name__": "__example__"}
     try:
-        exec(compile(code.group(1), str(DOC), "exec"), namespace)
+        exec(compile(code.group(1), str(doc), "exec"), namespace)
     finally:
         client = namespace.get("client")
         if client is not None:
