@@ -151,7 +151,8 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
         f"shipyard{home_flag} review status {MODEL_NAME} {version.version}",
         f"shipyard{home_flag} audit log --model {MODEL_NAME} --version {version.version}",
         f"shipyard{home_flag} audit verify-bundle {audit['bundle']}",
-        f"shipyard{home_flag} server   # then open http://127.0.0.1:8080/docs",
+        f"shipyard{home_flag} access user create me --role admin --token   # a token for the server",
+        f"shipyard{home_flag} server   # then open http://127.0.0.1:8080/docs and authorize with the token",
     ):
         console.print(f"  {command}")
     shipyard.set_client(None)
