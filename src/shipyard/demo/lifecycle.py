@@ -152,7 +152,8 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
         f"shipyard{home_flag} audit log --model {MODEL_NAME} --version {version.version}",
         f"shipyard{home_flag} audit verify-bundle {audit['bundle']}",
         f"shipyard{home_flag} access user create me --role admin --token   # a token for the server",
-        f"shipyard{home_flag} server   # API docs at http://127.0.0.1:8080/docs; then shipyard --uri http://127.0.0.1:8080 login",
+        f"shipyard{home_flag} server   # API docs at http://127.0.0.1:8080/docs",
+        "shipyard --uri http://127.0.0.1:8080 login   # paste the token; then any command with --uri",
     ):
         console.print(f"  {command}")
     shipyard.set_client(None)
