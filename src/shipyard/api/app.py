@@ -10,10 +10,11 @@ import os
 import tempfile
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -22,11 +23,21 @@ from shipyard import __version__
 from shipyard.api.ratelimit import FailureLimiter
 from shipyard.api.routes import build_router
 from shipyard.core.context import reset_actor, set_actor
-from shipyard.core.errors import IntegrityError, NotFound, RateLimited, ShipyardError, Unauthenticated
+from shipyard.core.errors import (
+    IntegrityError,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ShipyardError,
+    Unauthenticated,
+)
 from shipyard.core.hashing import normalize_digest
 from shipyard.core.settings import Settings
 from shipyard.governance.access import parse_token
 from shipyard.services import Services
+from shipyard.ui import mount_dashboard
+from shipyard.ui.app import error_page
+from shipyard.ui.session import CSRF_HEADER, SAFE_METHODS, cookie_token, is_dashboard_path, is_public
 
 API_PREFIX = "/api/v1"
 # Paths anyone may fetch: liveness and the API's own description (no data).
@@ -40,7 +51,8 @@ def auth_required_by_default() -> bool:
 
 
 class AuthMiddleware:
-    """Authenticates every request by its bearer token and sets the acting principal for it.
+    """Authenticates every request by its bearer token (or the dashboard's session cookie) and sets
+    the acting principal for it.
 
     Missing or bad credentials answer 401 before any route runs; an address with too many recent
     failures answers 429. The token itself is never logged or echoed. Without authentication
@@ -55,7 +67,8 @@ class AuthMiddleware:
         self.touched: dict[str, float] = {}  # token id -> when this process last recorded its use
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.require_auth or scope["path"] in OPEN_PATHS:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not self.require_auth or path in OPEN_PATHS or is_public(path):
             await self.app(scope, receive, send)
             return
         client = (scope.get("client") or ("unknown", 0))[0]
@@ -64,19 +77,34 @@ class AuthMiddleware:
             error = RateLimited(f"too many failed authentications from {client}; retry in {wait:.0f} s")
             await _reject(scope, receive, send, error, {"retry-after": str(max(1, round(wait)))})
             return
-        header = dict(scope.get("headers", [])).get(b"authorization", b"").decode(errors="replace")
+        headers = dict(scope.get("headers", []))
+        header = headers.get(b"authorization", b"").decode(errors="replace")
         scheme, _, credentials = header.partition(" ")
-        if scheme.lower() != "bearer" or not credentials.strip():
+        credentials = credentials.strip() if scheme.lower() == "bearer" else ""
+        from_cookie = False
+        if not credentials and (session := cookie_token(headers)):
+            credentials, from_cookie = session, True
+        if not credentials:
+            if is_dashboard_path(path):
+                await _to_login(scope, receive, send)
+                return
             message = "authentication required: send 'Authorization: Bearer <token>' (see `shipyard login`)"
             await _reject(scope, receive, send, Unauthenticated(message), {"www-authenticate": "Bearer"})
             return
+        if from_cookie and scope.get("method", "GET") not in SAFE_METHODS and CSRF_HEADER not in headers:
+            error = PermissionDenied("a request authenticated by the dashboard's cookie must send X-Shipyard-CSRF")
+            await _reject(scope, receive, send, error, {})
+            return
         try:
-            principal = await run_in_threadpool(self.services.access.authenticate, credentials.strip())
+            principal = await run_in_threadpool(self.services.access.authenticate, credentials)
         except Unauthenticated as exc:
             self.limiter.fail(client)
+            if from_cookie and is_dashboard_path(path):
+                await _to_login(scope, receive, send)
+                return
             await _reject(scope, receive, send, exc, {"www-authenticate": "Bearer"})
             return
-        await self._note_use(credentials.strip())
+        await self._note_use(credentials)
         token = set_actor(principal)
         try:
             await self.app(scope, receive, send)
@@ -94,6 +122,15 @@ class AuthMiddleware:
         if len(self.touched) > 100_000:
             self.touched.clear()
         await run_in_threadpool(self.services.access.touch_token, token_id)
+
+
+async def _to_login(scope: Scope, receive: Receive, send: Send) -> None:
+    """A page asked for without a (valid) session: go to the login form, then come back."""
+    target = scope.get("path", "/")
+    if scope.get("query_string"):
+        target += "?" + scope["query_string"].decode("latin-1")
+    response = RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+    await response(scope, receive, send)
 
 
 async def _reject(scope: Scope, receive: Receive, send: Send, error: ShipyardError, headers: dict[str, str]) -> None:
@@ -115,6 +152,7 @@ def create_app(
     app.include_router(build_router(services), prefix=API_PREFIX)
     _add_blob_routes(app, services)
     _add_error_handlers(app)
+    mount_dashboard(app, services)
 
     @app.get("/health", tags=["server"])
     def health() -> dict[str, Any]:
@@ -170,7 +208,9 @@ def _add_blob_routes(app: FastAPI, services: Services) -> None:
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ShipyardError)
-    async def shipyard_error(_request: Request, exc: ShipyardError) -> JSONResponse:
+    async def shipyard_error(request: Request, exc: ShipyardError) -> Response:
+        if _wants_page(request):
+            return await run_in_threadpool(error_page, request, exc.status, exc.message)
         return JSONResponse({"error": exc.to_dict()}, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
@@ -188,13 +228,20 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": body}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _wants_page(request):
+            return await run_in_threadpool(error_page, request, exc.status_code, str(exc.detail))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code)
 
     @app.exception_handler(IntegrityError)
     async def integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
         return JSONResponse({"error": exc.to_dict()}, status_code=exc.status)
+
+
+def _wants_page(request: Request) -> bool:
+    """A browser asking for a dashboard page gets an HTML error page, an API client JSON."""
+    return is_dashboard_path(request.url.path) and "text/html" in request.headers.get("accept", "")
 
 
 def _plain(errors: Any) -> Any:

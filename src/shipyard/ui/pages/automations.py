@@ -1,0 +1,5 @@
+"""Dashboard pages: automations (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

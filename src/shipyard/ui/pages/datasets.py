@@ -1,0 +1,5 @@
+"""Dashboard pages: datasets (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Dashboard pages: deployments (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Dashboard pages: models (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Dashboard pages: monitoring (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

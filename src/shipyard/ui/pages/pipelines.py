@@ -1,0 +1,5 @@
+"""Dashboard pages: pipelines (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

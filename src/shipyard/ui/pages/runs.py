@@ -1,0 +1,5 @@
+"""Dashboard pages: runs (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
