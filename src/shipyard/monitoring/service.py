@@ -581,6 +581,21 @@ class MonitoringService:
             rows = conn.execute(self._window_query(row.id, segment, since, until).limit(limit)).mappings().all()
         return [_window(name, dict(r)) for r in rows]
 
+    def recent_windows(self, name: str, limit: int = 200, segment: str = "") -> list[WindowResult]:
+        """The newest ``limit`` stored windows, oldest first (the dashboard charts the recent past
+        without reading a long history)."""
+        w = t.monitor_windows.c
+        with self.db.read() as conn:
+            row = self._monitor_row(conn, name)
+            query = (
+                sa.select(t.monitor_windows)
+                .where(w.monitor_id == row.id, w.segment == segment)
+                .order_by(w.start.desc())
+                .limit(max(1, int(limit)))
+            )
+            rows = conn.execute(query).mappings().all()
+        return [_window(row.name, dict(r)) for r in reversed(rows)]
+
     def _window_query(self, monitor_id: str, segment: str | None, since: int | None, until: int | None) -> Any:
         w = t.monitor_windows.c
         query = sa.select(t.monitor_windows).where(w.monitor_id == monitor_id)
@@ -1190,6 +1205,18 @@ class MonitoringService:
             histograms=histograms,
             unknown_labels=len(self.list_unknown_labels(limit=100_000)),
         )
+
+    def window_histograms(self, name: str, since: int, until: int, segment: str = "") -> dict[str, dict[str, Any]]:
+        """Reference-vs-current shares per column over the stored windows in ``[since, until)`` — the
+        report's histograms (``{"buckets", "reference", "current"}``) for any period, one window included."""
+        with self.db.read() as conn:
+            row = self._monitor_row(conn, name)
+            stored = [
+                dict(r)
+                for r in conn.execute(self._window_query(row.id, segment, since, until)).mappings()
+                if r["start"] >= since and r["end"] <= until
+            ]
+        return self._histograms(row, stored)
 
     def _histograms(self, row: sa.Row, stored: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         bins = ReferenceBins.from_dict(row.bins)
