@@ -794,3 +794,48 @@ event_processed = sa.Table(
     sa.Column("seq", sa.BigInteger, primary_key=True),
     sa.Column("processed_at", Time, nullable=False),
 )
+
+# Automation rules (docs/automations.md): one row per rule with its current version and switch ...
+automations = sa.Table(
+    "automations",
+    metadata,
+    sa.Column("name", sa.String(250), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),  # the current (newest) version
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+# ... and every version of its YAML, kept: a firing names the version that fired.
+automation_versions = sa.Table(
+    "automation_versions",
+    metadata,
+    sa.Column("name", sa.String(250), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),  # the parsed rule
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("created_by", sa.String(250), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+# One row per (rule, event seq, action): the unique key makes a redelivered event a no-op.
+automation_firings = sa.Table(
+    "automation_firings",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("rule", sa.String(250), nullable=False),
+    sa.Column("rule_version", sa.Integer, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),  # the event that fired the rule
+    sa.Column("event_action", sa.String(250), nullable=False),
+    sa.Column("action_index", sa.Integer, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),  # run_pipeline | evaluate | ... | notify
+    sa.Column("status", sa.String(16), nullable=False),  # running | succeeded | failed
+    sa.Column("result", sa.JSON, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("started_at", Time, nullable=False),
+    sa.Column("finished_at", Time, nullable=True),
+    sa.UniqueConstraint("rule", "seq", "action_index"),
+    sa.Index(None, "started_at"),
+)
