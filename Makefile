@@ -22,7 +22,7 @@ $(CHROMIUM):
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq --no-install-recommends chromium
 
 test: $(STAMP) $(CHROMIUM)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/pytest -q
 
 screenshots: $(STAMP) $(CHROMIUM)
