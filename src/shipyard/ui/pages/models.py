@@ -238,5 +238,6 @@ def _serving(services: Services, mv: ModelVersion, item: InventoryItem) -> list[
             except NotFound:
                 continue
             if deployment.candidate.model_name == mv.model_name and deployment.candidate.version == mv.version:
-                found.append({"name": endpoint["name"], "role": f"{deployment.strategy} candidate ({deployment.phase})"})
+                role = f"{deployment.strategy} candidate ({deployment.phase})"
+                found.append({"name": endpoint["name"], "role": role})
     return found
