@@ -42,10 +42,11 @@ def downsample(x: Sequence[float], y: Sequence[float], points: int = DEFAULT_POI
     keep = np.zeros(n, dtype=bool)
     keep[starts] = True
     keep[ends - 1] = True
-    # lowest and highest of each bucket: reduceat over the bucket starts (buckets are never empty)
-    finite = np.where(np.isfinite(ys), ys, np.nan)
-    order_low = np.where(np.isnan(finite), np.inf, finite)
-    order_high = np.where(np.isnan(finite), -np.inf, finite)
+    # lowest and highest of each bucket: reduceat over the bucket starts (buckets are never empty).
+    # Only NaN is set aside: ±inf are real metric values and must survive as the extremes they are.
+    nan = np.isnan(ys)
+    order_low = np.where(nan, np.inf, ys)
+    order_high = np.where(nan, -np.inf, ys)
     lows = np.minimum.reduceat(order_low, starts)
     highs = np.maximum.reduceat(order_high, starts)
     bucket_of = np.repeat(np.arange(buckets), ends - starts)
