@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from shipyard.artifacts import ArtifactStore
+from shipyard.automation.automation_service import AutomationService
 from shipyard.automation.service import EventService
 from shipyard.core.settings import Settings
 from shipyard.data.service import DatasetService
@@ -96,6 +97,10 @@ class Services:
         return EventService(self.db)
 
     @cached_property
+    def automations(self) -> AutomationService:
+        return AutomationService(self)
+
+    @cached_property
     def access(self) -> AccessService:
         return AccessService(self.db, local_admin=None if self.require_auth else self.settings.actor)
 
@@ -139,6 +144,7 @@ SERVICE_CLASSES: dict[str, type] = {
     "monitoring": MonitoringService,
     "journal": JournalService,
     "events": EventService,
+    "automations": AutomationService,
     "access": AccessService,
     "governance": GovernanceService,
     "evaluations": EvaluationService,

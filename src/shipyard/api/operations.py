@@ -14,6 +14,7 @@ from typing import Any
 
 from shipyard.api.access_operations import ACCESS_OPERATIONS
 from shipyard.api.audit_operations import AUDIT_OPERATIONS
+from shipyard.api.automation_operations import AUTOMATION_OPERATIONS
 from shipyard.api.contract_operations import CONTRACT_OPERATIONS
 from shipyard.api.data_operations import DATA_OPERATIONS
 from shipyard.api.deploy_operations import DEPLOY_OPERATIONS
@@ -237,6 +238,7 @@ OPERATIONS: tuple[Operation, ...] = (
     + PRIVACY_OPERATIONS
     + INVENTORY_OPERATIONS
     + EVENT_OPERATIONS
+    + AUTOMATION_OPERATIONS
 )
 
 BY_NAME: dict[tuple[str, str], Operation] = {(op.service, op.name): op for op in OPERATIONS}

@@ -17,6 +17,7 @@ from typing import Any
 from shipyard.artifacts import materialize_tree, put_path, put_tree, read_manifest, verify_tree
 from shipyard.client.access import AccessMixin
 from shipyard.client.audit import AuditMixin
+from shipyard.client.automations import AutomationsMixin
 from shipyard.client.backends import EmbeddedBackend, RemoteBackend
 from shipyard.client.contracts import ContractsMixin
 from shipyard.client.data import DatasetsMixin
@@ -58,6 +59,7 @@ class Client(
     PrivacyMixin,
     InventoryMixin,
     EventsMixin,
+    AutomationsMixin,
 ):
     """Talk to Shipyard. ``Client()`` reads ``SHIPYARD_URI`` / ``SHIPYARD_HOME`` / ``SHIPYARD_STORE_URI``."""
 
