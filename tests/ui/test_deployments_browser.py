@@ -1,0 +1,140 @@
+"""The deployment pages in a real browser: watch a canary take real traffic, read the judge's verdicts,
+promote it as a deployer; a viewer sees no button and the API refuses them."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from shipyard.serving.app import create_inference_app
+from shipyard.serving.runtime import ServingRuntime
+from tests.deploy import models
+
+X, _ = models.iris()
+# Wide margins: the test is about what the page shows, and a shared machine makes latency noisy.
+JUDGE = {"min_samples": 30, "error_rate_margin": 0.2, "latency_margin_ms": 50.0, "divergence_threshold": 0.5}
+
+
+class Replica:
+    """A serving replica stepped by hand (one control-loop round per ``step``) with an HTTP client."""
+
+    def __init__(self, client: Any):
+        self.runtime = ServingRuntime(client, ["iris"], replica_id="ui-r1")
+        self.app = create_inference_app(self.runtime.start(background=False))
+        self.http = TestClient(self.app)
+
+    def predict(self, i: int) -> None:
+        row = dict(zip(models.COLUMNS, X.iloc[i % len(X)].tolist(), strict=True))
+        assert self.http.post("/endpoints/iris/predict", json={"records": [row]}).status_code == 200
+
+    def close(self) -> None:
+        self.runtime.stop()
+        self.app.state.shadows.close()
+
+
+@pytest.fixture
+def canary(dashboard: Any) -> Iterator[tuple[Any, Replica]]:
+    """iris v1 served, v2 going out as a canary (25% then 60%) with a replica taking traffic."""
+    client = dashboard.client
+    client.register_model(models.good(), "iris", input_example=X.head(3))
+    client.register_model(models.good("tree"), "iris", input_example=X.head(3))
+    client.ensure_endpoint("iris", "models:/iris/1")
+    replica = Replica(client)
+    d = client.deploy("iris", "models:/iris/2", "canary", steps=[25, 60], step_seconds=0.5, judge=JUDGE)
+    try:
+        yield d, replica
+    finally:
+        replica.close()
+
+
+def drive_until(client: Any, replica: Replica, deployment_id: str, done: Any, rounds: int = 200) -> Any:
+    """Send traffic and step the replica (which ticks the controller) until ``done(deployment)``."""
+    sent = 0
+    for _ in range(rounds):
+        replica.runtime.step()
+        d = client.get_deployment(deployment_id)
+        if done(d):
+            return d
+        for _ in range(40):
+            replica.predict(sent)
+            sent += 1
+        time.sleep(0.05)
+    raise AssertionError(f"the canary did not get there: {client.get_deployment(deployment_id).phase}")
+
+
+def html(dashboard: Any, token: str, path: str) -> httpx.Response:
+    return httpx.get(dashboard.url + path, headers={"authorization": "Bearer " + token, "accept": "text/html"})
+
+
+def test_watch_a_canary_then_promote_it_as_a_deployer(dashboard: Any, canary: tuple[Any, Replica]) -> None:
+    client = dashboard.client
+    d, replica = canary
+    # The judge passes step 1 on real traffic and moves the canary to 60%; no more ticks after that, so the
+    # rollout waits at step 2 while we look at it (only replicas tick the controller).
+    d = drive_until(client, replica, d.id, lambda d: d.step == 1 or d.status != "running" and d.status != "loading")
+    assert d.status == "running" and d.step == 1, d.phase
+    passed = [j for j in d.judgements if j.verdict == "pass"]
+    assert [j.action for j in passed] == ["advance"]
+
+    viewer = dashboard.token("vera", "viewer")
+    deployer = dashboard.token("dora", "deployer")
+    scoped = dashboard.token("mo", "deployer", model="iris")
+
+    # The list: what the endpoint serves, its split and the active canary.
+    listing = html(dashboard, viewer, "/deployments")
+    assert listing.status_code == 200
+    row = re.search(r'<tr data-endpoint="iris">.*?</tr>', listing.text, re.S).group(0)
+    assert "iris/1" in row and "canary" in row and "running" in row and "60%" in row and "40%" in row
+    assert html(dashboard, viewer, "/deployments/nope").status_code == 404
+
+    # A viewer reads everything but is offered no action, and the API refuses them.
+    page = dashboard.login(viewer, "/deployments/iris")
+    assert page.locator("#deployment-status").inner_text() == "running"
+    assert page.locator("#deploy-promote").count() == 0 and page.locator("#deploy-actions").count() == 0
+    refused = httpx.post(dashboard.url + "/api/v1/endpoints/iris/promote", json={},
+                         headers={"authorization": "Bearer " + viewer})
+    assert refused.status_code == 403
+    # Promote is a global-scope operation: a deployer on the model only is refused by the server, so the page
+    # does not offer the button either.
+    assert 'id="deploy-promote"' not in html(dashboard, scoped, "/deployments/iris").text
+    assert httpx.post(dashboard.url + "/api/v1/endpoints/iris/promote", json={},
+                      headers={"authorization": "Bearer " + scoped}).status_code == 403
+    assert client.get_deployment(d.id).status == "running"
+
+    # A deployer sees the canary in progress: steps, the traffic split, the judge's verdicts with evidence.
+    page = dashboard.login(deployer, "/deployments/iris")
+    assert page.locator("#deployment-page").get_attribute("data-refresh")  # refreshes itself while in progress
+    assert page.locator("[data-testid=step-1]").get_attribute("data-state") == "done"
+    assert page.locator("[data-testid=step-2]").get_attribute("data-state") == "current"
+    assert "60%" in page.locator("#traffic-split").inner_text()
+    advance = page.locator("[data-testid=judgement][data-judgement-action=advance]")
+    assert advance.count() == 1 and advance.get_attribute("data-verdict") == "pass"
+    error_rate = advance.locator("[data-testid=check-error_rate]")
+    assert error_rate.locator(".badge").inner_text() == "pass"
+    evidence = passed[0].checks[0]
+    assert error_rate.locator(".p-value").inner_text() == f"{evidence.p_value:.3g}"  # as the service stored it
+    assert advance.locator("[data-testid=check-latency]").count() == 1
+    page.wait_for_selector("#split-chart .main-svg")  # plotly drew the split
+    assert page.locator("#deploy-abort").is_visible() and page.locator("#deploy-rollback").is_visible()
+
+    # Promote: confirm, give a reason, and the store says promoted.
+    page.on("dialog", lambda dialog: dialog.accept("verdicts look good"))
+    page.click("#deploy-promote")
+    page.wait_for_selector("#deployment-status.promoted")
+    promoted = client.get_deployment(d.id)
+    assert promoted.status == "promoted" and promoted.outcome == "verdicts look good"
+    assert client.get_endpoint("iris").stable.label == "iris/2"
+    assert page.locator("#endpoint-stable").inner_text().startswith("iris/2")
+    assert page.locator("#deployment-outcome").inner_text() == "verdicts look good"
+    assert page.locator("#deploy-promote").count() == 0  # nothing left to promote
+    assert page.locator("#deployment-page").get_attribute("data-refresh") is None
+    history = page.locator("#history tbody tr").all_inner_texts()
+    assert "promoted" in history[0] and "verdicts look good" in history[0]
+    last = client.read_journal(entity_type="deployment", entity_id=d.id)[-1]
+    assert (last.action, last.actor) == ("deployment.promoted", "dora")  # the deployer's own session acted
