@@ -2,8 +2,8 @@
 
 The filter box takes the SDK's search language (``tracking/search.py``); a malformed filter comes
 back as the same page with the parser's message and a 400. Metric charts never ship raw series:
-the store hands over each bucket's extremes and :func:`shipyard.ui.charts.downsample` cuts them to
-``CHART_POINTS`` per trace, so a 150,000-step metric draws as fast as a 100-step one.
+:func:`shipyard.ui.charts.downsample` cuts each to ``CHART_POINTS`` per trace on the server, so a
+150,000-step metric reaches the browser as 2,000 points with its spikes intact.
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ from shipyard.ui.web import render, services_of
 router = APIRouter()
 
 CHART_POINTS = 2000  # per trace, after downsampling
-STORE_POINTS = 4 * CHART_POINTS  # what we ask the store for; downsample() keeps the M4 shape of it
+# Series up to this long are read whole and cut here (exact first/last/min/max of every bucket);
+# longer ones come from the store already cut to each step bucket's min and max. Reading raw points
+# costs about what the store's bucketing query costs, so whole reads are the better deal up to here.
+WHOLE_SERIES = 200_000
 PAGE_SIZES = (25, 50, 100, 200)
 MAX_COLUMNS = 40  # metric and param columns each, on the run table
 MAX_COMPARE = 20
@@ -268,10 +271,11 @@ def _overlay_figure(services: Services, runs: Sequence[Run], key: str) -> dict[s
 def chart_series(services: Services, run_id: str, key: str, points: int = CHART_POINTS) -> tuple[list, list]:
     """One metric's history as at most ``points`` chartable points (NaN and ±inf become gaps).
 
-    The store already cuts long series to each step bucket's extremes; :func:`downsample` then
-    keeps every bucket's first, lowest, highest and last point, so spikes survive both passes.
+    :func:`downsample` keeps every bucket's first, lowest, highest and last point, so spikes and
+    the ends of the series survive; beyond ``WHOLE_SERIES`` points the store pre-cuts the series to
+    its step buckets' extremes, which keeps the spikes too.
     """
-    history = services.tracking.metric_history(run_id, key, max_points=max(STORE_POINTS, points))
+    history = services.tracking.metric_history(run_id, key, max_points=max(WHOLE_SERIES, points))
     if not history.steps:
         return [], []
     xs, ys = downsample(history.steps, history.values, points)
