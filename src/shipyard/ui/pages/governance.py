@@ -134,8 +134,8 @@ def _verification(services: Services, head: int, force: bool) -> Verification | 
     """The chain verification to show: re-run when asked or while the journal is small, else the last one."""
     key = services.settings.store_uri
     known = _verified.get(key)
-    fresh = known is not None and known.head == head
-    if fresh or not (force or head <= AUTO_VERIFY_MAX):
+    fresh = known is not None and known.head == head  # nothing appended since: reuse unless asked
+    if not force and (fresh or head > AUTO_VERIFY_MAX):
         return known
     if not _verify_lock.acquire(blocking=force):  # one verification at a time; page loads never queue
         return known
