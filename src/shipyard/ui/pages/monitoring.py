@@ -255,8 +255,9 @@ def _histogram_figure(histogram: dict[str, Any]) -> dict[str, Any]:
 
 
 def _iso(ms: int) -> str:
-    """A window's time as plotly reads dates on an axis (UTC)."""
-    return dt.datetime.fromtimestamp(ms / 1000.0, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    """A window's time as plotly reads dates on an axis (UTC), to the millisecond: windows of N
+    predictions may start within the same second."""
+    return dt.datetime.fromtimestamp(ms / 1000.0, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def _time_charts(monitor: Monitor, windows: list[WindowResult], selected: WindowResult | None) -> dict[str, Any]:
