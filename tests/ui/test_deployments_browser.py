@@ -3,6 +3,7 @@ promote it as a deployer; a viewer sees no button and the API refuses them."""
 
 from __future__ import annotations
 
+import random
 import re
 import time
 from collections.abc import Iterator
@@ -138,3 +139,56 @@ def test_watch_a_canary_then_promote_it_as_a_deployer(dashboard: Any, canary: tu
     assert "promoted" in history[0] and "verdicts look good" in history[0]
     last = client.read_journal(entity_type="deployment", entity_id=d.id)[-1]
     assert (last.action, last.actor) == ("deployment.promoted", "dora")  # the deployer's own session acted
+
+
+def _observations(deployment_id: str, variant: str, n: int, shift: float, seed: int, **extra: Any) -> dict[str, Any]:
+    rng = random.Random(seed)
+    return {
+        "deployment_id": deployment_id, "step": 0, "variant": variant, "requests": n, "errors": 0,
+        "latencies": [10.0 + shift + rng.random() for _ in range(n)],
+        "predictions": [rng.choice([0, 1, 2]) for _ in range(n)], **extra,
+    }  # fmt: skip
+
+
+def test_shadow_and_ab_evidence_is_shown_as_the_service_stores_it(dashboard: Any) -> None:
+    """Replica observations recorded straight into the store (no traffic): the pages show the shadow
+    comparison, the A/B test's sequential result, and 404 for deployments of another endpoint."""
+    client = dashboard.client
+    client.register_model(models.good(), "iris", input_example=X.head(3))
+    client.register_model(models.good("tree"), "iris", input_example=X.head(3))
+    started = {}
+    for endpoint, strategy in (("iris", "shadow"), ("iris-ab", "ab")):
+        client.ensure_endpoint(endpoint, "models:/iris/1")
+        d = client.deploy(endpoint, "models:/iris/2", strategy, step_seconds=0.0, judge=JUDGE)
+        ready = {d.baseline.digest: "ready", d.candidate.digest: "ready"}
+        client.sync_replica("fake-replica", endpoint, versions=ready, serving=list(ready))
+        assert client.advance_deployment(endpoint).status == "running"
+        started[strategy] = d
+    shadow, ab = started["shadow"], started["ab"]
+    client.record_deployment_samples("fake-replica", [
+        _observations(shadow.id, "baseline", 200, 0.0, 1),
+        _observations(shadow.id, "shadow", 200, 3.0, 2, compared=200, agreed=190, abs_diff=10.0),
+        _observations(ab.id, "baseline", 100, 0.0, 3),
+        _observations(ab.id, "candidate", 100, 0.0, 4),
+    ], routes=[{"prediction_id": f"p{i}", "deployment_id": ab.id, "variant": ("baseline", "candidate")[i % 2]}
+               for i in range(200)])  # fmt: skip
+    client.record_feedback([{"prediction_id": f"p{i}", "value": float(i % 2) * 0.5 + 0.1} for i in range(200)])
+    time.sleep(0.01)
+    client.advance_deployment("iris")
+    client.advance_deployment("iris-ab")
+
+    status = client.deployment_status("iris")
+    page = html(dashboard, dashboard.admin_token, "/deployments/iris").text
+    assert 'id="shadow"' in page and 'id="shadow-checks"' in page
+    assert f"{100 * status.shadow.agreement_rate:.1f}%" in page  # 95.0%
+    assert "gets a copy of 100% of requests" in page  # the shadow answers nobody
+    assert 'data-variant="shadow"' in page and "+3." in page  # its latency delta against the baseline
+    page = html(dashboard, dashboard.admin_token, "/deployments/iris-ab").text
+    result = client.get_deployment(ab.id).judgements[-1].sequential
+    assert 'id="ab-result"' in page and f"verdict-{result.decision}" in page
+    assert "reward: mean" in page  # the feedback each variant got
+    assert html(dashboard, dashboard.admin_token, f"/deployments/iris?deployment={ab.id}").status_code == 404
+    assert html(dashboard, dashboard.admin_token, "/deployments/iris?deployment=nope").status_code == 404
+    listing = html(dashboard, dashboard.admin_token, "/deployments").text
+    row = re.search(r'<tr data-endpoint="iris">.*?</tr>', listing, re.S).group(0)
+    assert "shadow" in row and "running" in row and "gets a copy" in row
