@@ -187,7 +187,8 @@ def node_link(node: Any) -> str | None:
         dataset, number = node.name.rsplit("@", 1)
         return f"/datasets/{dataset}/{number}"
     if node.type == "model_version" and node.name and "/" in node.name:
-        return f"/models/{node.name.rsplit('/', 1)[0]}"
+        model, number = node.name.rsplit("/", 1)
+        return f"/models/{model}/{number}"
     if node.type == "pipeline_run":
-        return f"/pipelines/runs/{node.id}"
+        return f"/pipelines/{node.id}"
     return None

@@ -50,7 +50,11 @@ def run_table(request: Request) -> HTMLResponse:
     query = request.query_params
     experiment = query.get("experiment", "").strip()
     experiments = services.tracking.list_experiments()
-    chosen = _experiment_of(experiments, experiment)
+    try:
+        chosen = _experiment_of(experiments, experiment)
+    except NotFound:
+        services.access.require("read")  # only a reader learns which experiments exist
+        raise
     services.access.require("read", experiment=chosen.id if chosen else None)
     text = query.get("filter", "").strip()
     order = query.get("order_by", "").strip()
@@ -186,11 +190,9 @@ def field_ref(kind: str, key: str) -> str:
 def compare_runs(request: Request) -> HTMLResponse:
     services = services_of(request)
     ids = _compare_ids(request.query_params.getlist("ids"))
-    if len(ids) < 2:
+    if not 2 <= len(ids) <= MAX_COMPARE:
         services.access.require("read")
-        raise InvalidInput("select at least two runs to compare (ids=a,b)", field="ids")
-    if len(ids) > MAX_COMPARE:
-        raise InvalidInput(f"compare at most {MAX_COMPARE} runs at once", field="ids")
+        raise InvalidInput(f"select between 2 and {MAX_COMPARE} runs to compare (ids=a,b)", field="ids")
     runs = _runs_by_id(services, ids)
     param_keys = _keys((r.params for r in runs), 10_000)
     metric_keys = _keys((r.metrics for r in runs), 10_000)
