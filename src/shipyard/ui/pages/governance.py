@@ -26,9 +26,15 @@ from shipyard.ui.web import render, services_of
 router = APIRouter()
 
 PAGE_SIZE = 50
-SCAN_WINDOW = 2_000  # journal entries read per step while walking back for a filtered page
-MAX_SCAN = 40_000  # entries one page request may walk back over; the "older" link continues from there
-AUTO_VERIFY_MAX = 20_000  # entries a page load verifies by itself (~0.3 s); beyond that, on request
+# Walking back over the journal for a filtered page: windows of sequence numbers that grow while they
+# come back (nearly) empty. Filters the journal service applies in SQL (action, model) return only
+# matches, so a request may cover MAX_SCAN entries; the actor filter is applied here, on every entry
+# read, so it covers at most ACTOR_SCAN (reading an entry costs ~50 µs). The "older" link continues.
+FIRST_WINDOW = 2 * PAGE_SIZE
+MAX_WINDOW = 10_000  # = the journal service's largest read
+MAX_SCAN = 100_000
+ACTOR_SCAN = 4_000
+AUTO_VERIFY_MAX = 10_000  # entries a page load verifies by itself (~0.15 s); beyond that, on request
 MAX_VIOLATIONS = 30
 
 
@@ -111,22 +117,28 @@ def _seq(text: str, field: str, head: int) -> int:
 def _page(
     services: Services, start: int, action: str | None, actor: str, entity_id: str | None
 ) -> tuple[list[JournalEntry], int]:
-    """Up to PAGE_SIZE matching entries with seq <= start, newest first, walking back in windows;
-    also the seq below which the next (older) page starts, 0 when the journal's beginning was reached."""
+    """Up to PAGE_SIZE matching entries with seq <= start, newest first, and the seq the next (older)
+    page starts from (0 when the journal's beginning was reached)."""
     found: list[JournalEntry] = []
-    upper = start
-    while upper > 0 and len(found) < PAGE_SIZE and start - upper < MAX_SCAN:
-        lower = max(0, upper - SCAN_WINDOW)
-        window = services.journal.read(
-            after=lower, limit=SCAN_WINDOW, action=action, entity_type="model" if entity_id else None,
+    budget = ACTOR_SCAN if actor else MAX_SCAN
+    upper, window = start, FIRST_WINDOW
+    while upper > 0 and len(found) < PAGE_SIZE and start - upper < budget:
+        lower = max(0, upper - min(window, budget - (start - upper)))
+        # limit = the window's width, so every match in (lower, upper] comes back
+        rows = services.journal.read(
+            after=lower,
+            limit=upper - lower,
+            action=action,
+            entity_type="model" if entity_id else None,
             entity_id=entity_id,
         )
-        matching = [e for e in window if e.seq <= upper and (not actor or e.actor == actor)]
+        matching = [e for e in rows if e.seq <= upper and (not actor or e.actor == actor)]
         for entry in reversed(matching):
             found.append(entry)
             if len(found) == PAGE_SIZE:
                 return found, entry.seq - 1
         upper = lower
+        window = min(window * 4, ACTOR_SCAN if actor else MAX_WINDOW)
     return found, upper
 
 
@@ -169,8 +181,8 @@ def _violations(services: Services, names: dict[str, str]) -> list[dict[str, Any
     found: list[dict[str, Any]] = []
     head = upper = services.journal.last_seq()
     while upper > 0 and len(found) < MAX_VIOLATIONS and head - upper < MAX_SCAN:
-        lower = max(0, upper - SCAN_WINDOW)
-        for entry in reversed(services.journal.read(after=lower, limit=SCAN_WINDOW, action="policy.evaluated")):
+        lower = max(0, upper - MAX_WINDOW)
+        for entry in reversed(services.journal.read(after=lower, limit=upper - lower, action="policy.evaluated")):
             payload = entry.payload or {}
             if entry.seq > upper or payload.get("passed", True):
                 continue
