@@ -185,8 +185,8 @@ class AutomationRunner:
         self.transport = transport
         self.interval = interval
         self.engine = services.automations.engine
-        services.automations.ensure_subscriber()
         self._stop = False
+        self._ready = False  # the subscriber exists once a rule was saved; until then there is nothing to do
         if transport == "redis":
             from shipyard.automation.redis_streams import Publisher, RedisConsumer, connect
 
@@ -202,6 +202,12 @@ class AutomationRunner:
 
     def run_once(self) -> int:
         """Handle what is pending now; returns how many events were handled."""
+        if not self._ready:
+            try:
+                self.services.events.get_subscriber(SUBSCRIBER)
+            except NotFound:
+                return 0
+            self._ready = True
         total = 0
         if self.transport == "redis":
             self.publisher.publish_all()

@@ -23,6 +23,7 @@ from shipyard.cli import (
     access,
     artifacts,
     audit,
+    automations,
     batch,
     contracts,
     data,
@@ -150,6 +151,7 @@ app.add_typer(privacy.privacy_app, name="privacy", help="Erase a data subject fr
 app.add_typer(privacy.retention_app, name="retention", help="Retention of prediction logs, feedback and labels.")
 app.add_typer(events.events_app, name="events", help="Events from the journal: subscribers, the webhook runner.")
 app.add_typer(events.webhooks_app, name="webhooks", help="Signed outgoing webhooks: add, list, dead letters, replay.")
+app.add_typer(automations.app, name="automations", help="Automation rules as YAML, their firings, the closed loop.")
 app.command("server", help="Run the Shipyard HTTP server.")(server.serve)
 app.command("serve", help="Serve registered models for inference (OIP v2, JSON, MLflow).")(serve.serve)
 app.command("scheduler", help="Run due pipeline schedules until stopped.")(schedules.scheduler)

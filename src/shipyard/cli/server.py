@@ -79,11 +79,16 @@ def _start_upkeep(settings: Settings, interval: float) -> None:
 
 
 def _start_events(settings: Settings, interval: float, transport: str) -> None:
-    """Deliver webhooks (``shipyard events run``) in a daemon thread over the server's own store."""
+    """Deliver webhooks (``shipyard events run``) and run the automation engine (``shipyard automations run``)
+    in daemon threads over the server's own store."""
     from shipyard.automation.runner import WebhookRunner
     from shipyard.services import Services
 
     WebhookRunner(Services(settings).events, transport, interval).start()
+    # the automation engine shares the loop's switch and transport (docs/automations.md)
+    from shipyard.automation.engine import AutomationRunner
+
+    AutomationRunner(Services(settings), transport, interval).start()
 
 
 def _admin_hint(settings: Settings) -> str | None:
