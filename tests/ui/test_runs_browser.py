@@ -167,3 +167,27 @@ def test_compare_a_150k_step_metric_stays_fast_and_keeps_its_extremes(dashboard,
     assert len(short_trace["x"]) == 10
     assert elapsed < 2.0, f"compare page took {elapsed:.2f}s"
     assert len(answer.content) < 400_000
+
+
+def test_a_developer_renames_and_deletes_a_run_a_viewer_cannot(dashboard):
+    ids = _runs(dashboard.client)
+    run_id = ids["stump"]
+    page = dashboard.login(dashboard.token("dev", "developer"), path=f"/runs/{run_id}")
+    page.on("dialog", lambda dialog: dialog.accept("stump-renamed" if dialog.type == "prompt" else None))
+    page.click("#run-rename")
+    page.wait_for_function("document.getElementById('run-name').textContent === 'stump-renamed'")
+    assert dashboard.client.get_run(run_id).name == "stump-renamed"
+    page.click("#run-delete")
+    page.wait_for_selector("#run-restore")
+    assert dashboard.client.get_run(run_id).lifecycle == "deleted"
+    # a deleted run leaves the table unless deleted runs are asked for
+    assert run_id not in _get(dashboard, "/runs", experiment="ui-runs").text
+    assert run_id in _get(dashboard, "/runs", experiment="ui-runs", deleted="1").text
+
+    viewer = dashboard.token("watcher", "viewer")
+    text = _get(dashboard, f"/runs/{ids['logreg']}", viewer).text
+    assert 'id="run-actions"' not in text and 'id="run-rename"' not in text
+    refused = httpx.patch(f"{dashboard.url}/api/v1/runs/{ids['logreg']}", json={"name": "nope"},
+                          cookies={"shipyard_token": viewer}, headers={"x-shipyard-csrf": "1"})
+    assert refused.status_code == 403
+    assert dashboard.client.get_run(ids["logreg"]).name == "logreg"

@@ -61,6 +61,7 @@ def run_table(request: Request) -> HTMLResponse:
     size = _page_size(query.get("max", ""))
     token = query.get("page_token") or None
     back = [b for b in query.get("back", "").split(",") if b][-MAX_BACK:]
+    deleted = query.get("deleted", "") == "1"
     error, page, status = None, None, 200
     try:
         page = services.tracking.search_runs(
@@ -69,12 +70,14 @@ def run_table(request: Request) -> HTMLResponse:
             order_by=_order_items(order),
             max_results=size,
             page_token=token,
+            include_deleted=deleted,
         )
     except (FilterSyntaxError, InvalidInput) as exc:  # the parser's message, shown beside the box
         error, status = exc.message, exc.status
     runs = page.runs if page else []
     names = {e.id: e.name for e in experiments}
-    state = {"experiment": experiment, "filter": text, "order_by": order, "max": str(size)}
+    state = {"experiment": experiment, "filter": text, "order_by": order, "max": str(size),
+             "deleted": "1" if deleted else ""}
     return render(
         request,
         "runs_list.html",
@@ -86,6 +89,7 @@ def run_table(request: Request) -> HTMLResponse:
         order_by=order,
         size=size,
         sizes=PAGE_SIZES,
+        deleted=deleted,
         runs=runs,
         error=error,
         metric_keys=_keys((r.metrics for r in runs), MAX_COLUMNS),
