@@ -17,7 +17,9 @@ from fastapi.responses import HTMLResponse
 
 from shipyard.api.operations import BY_NAME
 from shipyard.core.errors import NotFound
+from shipyard.core.time import now_ms
 from shipyard.deploy.entities import Deployment, DeploymentStatus, Endpoint, JudgementRecord, Replica
+from shipyard.deploy.options import DeployOptions
 from shipyard.deploy.stats import CheckResult
 from shipyard.services import Services
 from shipyard.ui.charts import LAYOUT, line_figure
@@ -248,7 +250,8 @@ def _deployment_context(d: Deployment, status: DeploymentStatus | None) -> dict[
 
 def canary_steps(d: Deployment) -> list[dict[str, Any]]:
     """The canary's judged steps then the promotion, each done, current or to come."""
-    steps = [float(s) for s in d.config.get("steps", [])]
+    # Parsed as the controller parses them: a stored default of [5, 25, 50, 100] means three judged steps.
+    steps = DeployOptions.model_validate(d.config).steps if d.config else []
     rows = []
     for i, pct in enumerate([*steps, 100.0]):
         final = i == len(steps)
@@ -273,8 +276,8 @@ def canary_steps(d: Deployment) -> list[dict[str, Any]]:
 def _weights_figure(d: Deployment) -> dict[str, Any]:
     """The candidate's share of traffic at each look of the judge (a step function of time)."""
     points = [(j.at, 100 * j.weight) for j in d.judgements]
-    if d.finished_at is not None:
-        points.append((d.finished_at, 100.0 * d.weight))
+    # the line runs on to the end (or to now, at the current weight, while the rollout is in progress)
+    points.append((d.finished_at if d.finished_at is not None else now_ms(), 100.0 * d.weight))
     x = [_iso(at) for at, _ in points]
     y = [w for _, w in points]
     figure = line_figure([{"name": "candidate %", "x": x, "y": y}], title="Candidate's share of traffic",
