@@ -7,6 +7,7 @@ Reviewers, policies and reviews are set up as in tests/governance (reviewer prin
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -137,8 +138,12 @@ def test_model_pages_show_the_store_and_name_bad_addresses(dashboard):
     assert detail.status_code == 200 and version.digest[:19] in detail.text
     assert "/governance/bundles/churn/1.zip" in detail.text
 
+    client.deploy("churn-live", "models:/churn/1", "direct")  # no policy: anything deploys
     page = html(dashboard, "/models/churn/1")
     assert version.digest in page.text and f'href="/runs/{version.source_run_id}"' in page.text
+    lineage = page.text.split('id="lineage-table"')[1].split("</table>")[0]
+    assert re.findall(r'data-kind="(\w+)"', lineage) == ["dataset", "run", "version", "endpoint"]
+    assert 'href="/deployments/churn-live"' in lineage and "stable version" in lineage
     assert "never submitted" in page.text and "no policy (one reviewer)" in page.text
     assert 'sandbox=""' in page.text and "&lt;h1&gt;Model card: churn version 1" in page.text  # the card, escaped
 
