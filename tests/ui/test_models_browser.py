@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 
 from shipyard import Client
 from shipyard.registry.entities import ModelVersion
+from tests.governance.test_lifecycle import add_evaluation
 
 POLICY = """
 description: churn models need two reviewers, a decent accuracy and a valid signature
@@ -139,11 +140,14 @@ def test_model_pages_show_the_store_and_name_bad_addresses(dashboard):
     assert "/governance/bundles/churn/1.zip" in detail.text
 
     client.deploy("churn-live", "models:/churn/1", "direct")  # no policy: anything deploys
+    add_evaluation(client, version.id, "fairness", {"metrics": {"demographic_parity_difference": 0.125}})
     page = html(dashboard, "/models/churn/1")
     assert version.digest in page.text and f'href="/runs/{version.source_run_id}"' in page.text
     lineage = page.text.split('id="lineage-table"')[1].split("</table>")[0]
     assert re.findall(r'data-kind="(\w+)"', lineage) == ["dataset", "run", "version", "endpoint"]
     assert 'href="/deployments/churn-live"' in lineage and "stable version" in lineage
+    evaluations = page.text.split('id="evaluations-card"')[1].split("</section>")[0]
+    assert "fairness" in evaluations and "demographic_parity_difference" in evaluations and "0.1250" in evaluations
     assert "never submitted" in page.text and "no policy (one reviewer)" in page.text
     assert 'sandbox=""' in page.text and "&lt;h1&gt;Model card: churn version 1" in page.text  # the card, escaped
 
