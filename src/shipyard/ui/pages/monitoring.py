@@ -26,7 +26,7 @@ from shipyard.ui.web import render, services_of
 
 router = APIRouter()
 
-WINDOWS_SHOWN = 200  # windows in the selector and the time-series charts (the newest ones)
+WINDOWS_SHOWN = 168  # windows in the selector and the time-series charts: the newest (a week of hourly ones)
 HISTOGRAMS_SHOWN = 12  # histograms drawn before "show all"
 ALERTS_SHOWN = 200  # alerts on the alerts page (the most recent)
 MONITOR_ALERTS_SHOWN = 50
@@ -65,8 +65,8 @@ def alerts_page(request: Request, status: str = "all", monitor: str | None = Non
     if status not in ALERT_FILTERS:
         raise InvalidInput(f"status is one of {', '.join(ALERT_FILTERS)}, not {status!r}", field="status")
     monitor = monitor or None
-    if monitor is not None:
-        services.monitoring.get_monitor(monitor)  # NotFound for a monitor that does not exist
+    if monitor is not None:  # NotFound for a monitor that does not exist; its name when given its endpoint
+        monitor = services.monitoring.get_monitor(monitor).name
     alerts = services.monitoring.list_alerts(monitor, None if status == "all" else status, limit=ALERTS_SHOWN)
     counts = Counter(a.status for a in services.monitoring.list_alerts(monitor, limit=1000))
     return render(
