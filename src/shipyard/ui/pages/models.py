@@ -194,8 +194,13 @@ def _lineage(services: Services, mv: ModelVersion, item: InventoryItem, run: Any
     if pipeline is not None:
         step, prun = pipeline
         node = f"pipeline:{prun.id}"
-        graph.add(node, "pipeline", f"pipeline {prun.name}", f"/pipelines/{prun.id}",
-                  f"run {prun.id[:8]}, step {step.name}, {prun.status.value}")
+        graph.add(
+            node,
+            "pipeline",
+            f"pipeline {prun.name}",
+            f"/pipelines/{prun.id}",
+            f"run {prun.id[:8]}, step {step.name}, {prun.status.value}",
+        )
         graph.edges += [(d, node) for d in upstream]
         upstream = [node]
     if mv.source_run_id:
@@ -210,8 +215,9 @@ def _lineage(services: Services, mv: ModelVersion, item: InventoryItem, run: Any
     graph.edges += [(u, me) for u in upstream]
     for endpoint in _serving(services, mv, item):
         node = f"endpoint:{endpoint['name']}"
-        graph.add(node, "endpoint", f"endpoint {endpoint['name']}", f"/deployments/{endpoint['name']}",
-                  endpoint["role"])
+        graph.add(
+            node, "endpoint", f"endpoint {endpoint['name']}", f"/deployments/{endpoint['name']}", endpoint["role"]
+        )
         graph.edges.append((me, node))
     return graph
 
