@@ -67,12 +67,12 @@ def test_version_page_shows_lineage_and_diff(dashboard):
     v1, v2, run = _datasets(dashboard.client)
     text = _get(dashboard, "/datasets/ui-customers/2?against=1&column=age").text
     # lineage: derived from v1, written by the run
-    lineage = text[text.index('id="lineage-section"'):]
+    lineage = text[text.index('id="lineage-section"') :]
     assert 'href="/datasets/ui-customers/1"' in lineage
     assert f'href="/runs/{run.id}"' in lineage
     # the diff (through the dataset diff service) names the added column and the changed one
     diff = dashboard.client.diff_datasets(v1.ref, v2.ref)
-    section = text[text.index('id="diff-columns"'):text.index("</table>", text.index('id="diff-columns"'))]
+    section = text[text.index('id="diff-columns"') : text.index("</table>", text.index('id="diff-columns"'))]
     for change in diff.columns:
         assert f">{change.name}</a>" in section and change.change in section
     # the chosen column's chart overlays both versions

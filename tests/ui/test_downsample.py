@@ -61,8 +61,10 @@ def test_downsample_properties(data: tuple[list[float], list[float], int]) -> No
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=40),
-       st.integers(min_value=40, max_value=100))
+@given(
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=40),
+    st.integers(min_value=40, max_value=100),
+)
 def test_short_series_come_back_unchanged(ys: list[float], points: int) -> None:
     out_x, out_y = downsample(list(range(len(ys))), ys, points)
     assert out_x.tolist() == list(range(len(ys)))

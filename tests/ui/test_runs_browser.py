@@ -79,8 +79,12 @@ def test_a_viewer_without_read_permission_gets_403(dashboard):
     page = dashboard.login(outsider, path="/runs")
     assert "lacks the 'read' permission" in page.locator("#error-message").inner_text()
     assert page.locator("#runs-table").count() == 0
-    for path in ("/runs", f"/runs/{ids['logreg']}", f"/runs/compare?ids={ids['logreg']},{ids['forest']}",
-                 "/runs/no-such-run"):
+    for path in (
+        "/runs",
+        f"/runs/{ids['logreg']}",
+        f"/runs/compare?ids={ids['logreg']},{ids['forest']}",
+        "/runs/no-such-run",
+    ):
         answer = _get(dashboard, path, outsider)
         assert answer.status_code == 403, path
         assert ids["logreg"] not in answer.text
@@ -133,8 +137,9 @@ def test_run_page_shows_what_the_store_holds(dashboard):
     client.end_run(run.id)
     text = _get(dashboard, f"/runs/{run.id}").text
     assert f'href="/api/v1/blobs/{logged.digest}"' in text
-    blob = httpx.get(f"{dashboard.url}/api/v1/blobs/{logged.digest}",
-                     headers={"authorization": "Bearer " + dashboard.admin_token})
+    blob = httpx.get(
+        f"{dashboard.url}/api/v1/blobs/{logged.digest}", headers={"authorization": "Bearer " + dashboard.admin_token}
+    )
     assert blob.content == b"hello artifact"
     assert 'href="/datasets/ui-run-output/1"' in text
     assert _get(dashboard, "/runs/0123456789abcdef").status_code == 404
@@ -149,8 +154,7 @@ def test_compare_a_150k_step_metric_stays_fast_and_keeps_its_extremes(dashboard,
     values[123_456] = 40.0  # a spike and a dip that must survive downsampling
     values[4_321] = -40.0
     long_run = client.create_run("long", "long", capture_environment=False)
-    client.log_batch(long_run.id, metrics=[("loss", float(v), step) for step, v in enumerate(values)],
-                     synchronous=True)
+    client.log_batch(long_run.id, metrics=[("loss", float(v), step) for step, v in enumerate(values)], synchronous=True)
     short_run = client.create_run("long", "short", capture_environment=False)
     client.log_batch(short_run.id, metrics=[("loss", 0.5, step) for step in range(10)], synchronous=True)
 
@@ -187,7 +191,11 @@ def test_a_developer_renames_and_deletes_a_run_a_viewer_cannot(dashboard):
     viewer = dashboard.token("watcher", "viewer")
     text = _get(dashboard, f"/runs/{ids['logreg']}", viewer).text
     assert 'id="run-actions"' not in text and 'id="run-rename"' not in text
-    refused = httpx.patch(f"{dashboard.url}/api/v1/runs/{ids['logreg']}", json={"name": "nope"},
-                          cookies={"shipyard_token": viewer}, headers={"x-shipyard-csrf": "1"})
+    refused = httpx.patch(
+        f"{dashboard.url}/api/v1/runs/{ids['logreg']}",
+        json={"name": "nope"},
+        cookies={"shipyard_token": viewer},
+        headers={"x-shipyard-csrf": "1"},
+    )
     assert refused.status_code == 403
     assert dashboard.client.get_run(ids["logreg"]).name == "logreg"

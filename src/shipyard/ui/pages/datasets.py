@@ -147,8 +147,15 @@ def spark_bars(stats: dict[str, Any]) -> list[dict[str, Any]]:
     bars = []
     for i, (label, count) in enumerate(zip(labels, counts, strict=True)):
         height = max(1.0, SPARK_HEIGHT * count / peak) if count else 0.0
-        bars.append({"x": round(i * width, 2), "y": round(SPARK_HEIGHT - height, 2), "w": round(max(width - 1, 1), 2),
-                     "h": round(height, 2), "title": f"{label}: {int(count):,}"})
+        bars.append(
+            {
+                "x": round(i * width, 2),
+                "y": round(SPARK_HEIGHT - height, 2),
+                "w": round(max(width - 1, 1), 2),
+                "h": round(height, 2),
+                "title": f"{label}: {int(count):,}",
+            }
+        )
     return bars
 
 
@@ -165,8 +172,12 @@ def column_figure(name: str, version: DatasetVersion, against: DatasetVersion | 
         stats = ((which.profile or {}).get("columns") or {}).get(name) or {}
         labels, counts, edges = _counts(stats)
         total = sum(counts) or 1.0
-        trace: dict[str, Any] = {"type": "bar", "name": which.ref, "y": [c / total for c in counts],
-                                 "opacity": opacity if against else 0.9}
+        trace: dict[str, Any] = {
+            "type": "bar",
+            "name": which.ref,
+            "y": [c / total for c in counts],
+            "opacity": opacity if against else 0.9,
+        }
         if edges is not None:
             trace["x"] = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)]
             trace["width"] = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
@@ -174,8 +185,14 @@ def column_figure(name: str, version: DatasetVersion, against: DatasetVersion | 
         else:
             trace["x"] = labels
         traces.append(trace)
-    layout = {**LAYOUT, "barmode": "overlay", "height": 300, "title": {"text": name},
-              "yaxis": {"title": {"text": "fraction of rows"}}, "showlegend": against is not None}
+    layout = {
+        **LAYOUT,
+        "barmode": "overlay",
+        "height": 300,
+        "title": {"text": name},
+        "yaxis": {"title": {"text": "fraction of rows"}},
+        "showlegend": against is not None,
+    }
     return {"data": traces, "layout": layout}
 
 

@@ -76,8 +76,13 @@ def run_table(request: Request) -> HTMLResponse:
         error, status = exc.message, exc.status
     runs = page.runs if page else []
     names = {e.id: e.name for e in experiments}
-    state = {"experiment": experiment, "filter": text, "order_by": order, "max": str(size),
-             "deleted": "1" if deleted else ""}
+    state = {
+        "experiment": experiment,
+        "filter": text,
+        "order_by": order,
+        "max": str(size),
+        "deleted": "1" if deleted else "",
+    }
     return render(
         request,
         "runs_list.html",
@@ -202,10 +207,7 @@ def compare_runs(request: Request) -> HTMLResponse:
     metric_keys = _keys((r.metrics for r in runs), 10_000)
     params = [(key, [r.params.get(key) for r in runs]) for key in param_keys]
     metrics = [(key, [r.metrics.get(key) for r in runs]) for key in metric_keys]
-    charts = [
-        (key, _overlay_figure(services, runs, key))
-        for key in metric_keys[:MAX_CHARTS]
-    ]
+    charts = [(key, _overlay_figure(services, runs, key)) for key in metric_keys[:MAX_CHARTS]]
     return render(
         request,
         "runs_compare.html",
@@ -302,8 +304,9 @@ def run_page(request: Request, run_id: str) -> HTMLResponse:
     for key in keys[:MAX_CHARTS]:
         xs, ys = chart_series(services, run.id, key)
         if len(xs) > 1:  # a single value is in the table; a chart of one dot says nothing more
-            charts.append((key, line_figure([{"name": key, "x": xs, "y": ys}], title=key, x_title="step",
-                                            showlegend=False)))
+            charts.append(
+                (key, line_figure([{"name": key, "x": xs, "y": ys}], title=key, x_title="step", showlegend=False))
+            )
     children = services.tracking.search_runs(
         filter=f"parent_run_id = '{run.id}'", max_results=100, order_by=["start_time ASC"]
     ).runs
