@@ -76,6 +76,7 @@ def shipyard_compare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
     home = work / "shipyard-compare"
     client = Client("", home=home)
+    client.create_experiment("bench")
     run_ids = []
     for seed in (1, 2):
         run = client.create_run("bench", name=f"run-{seed}")
