@@ -187,7 +187,7 @@ def _lineage(services: Services, mv: ModelVersion, item: InventoryItem, run: Any
         except (NotFound, InvalidInput):
             note = "no longer readable (deleted or erased)"
         node = f"dataset:{ref}"
-        graph.add(node, "dataset", ref, f"/datasets/{ref.split('@')[0]}", note)
+        graph.add(node, "dataset", ref, "/datasets/" + ref.replace("@", "/", 1), note)
         datasets.append(node)
     upstream = datasets
     pipeline = _pipeline_of(services, mv.source_run_id)
