@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 from starlette.testclient import TestClient
 
 from shipyard.serving.app import create_inference_app
@@ -96,8 +97,9 @@ def test_watch_a_canary_then_promote_it_as_a_deployer(dashboard: Any, canary: tu
 
     # A viewer reads everything but is offered no action, and the API refuses them.
     page = dashboard.login(viewer, "/deployments/iris")
-    assert page.locator("#deployment-status").inner_text() == "running"
+    expect(page.locator("#deployment-status")).to_have_text("running")
     assert page.locator("#deploy-promote").count() == 0 and page.locator("#deploy-actions").count() == 0
+    assert "data-action=" not in html(dashboard, viewer, "/deployments/iris").text  # no action at all
     refused = httpx.post(dashboard.url + "/api/v1/endpoints/iris/promote", json={},
                          headers={"authorization": "Bearer " + viewer})
     assert refused.status_code == 403
@@ -109,30 +111,34 @@ def test_watch_a_canary_then_promote_it_as_a_deployer(dashboard: Any, canary: tu
     assert client.get_deployment(d.id).status == "running"
 
     # A deployer sees the canary in progress: steps, the traffic split, the judge's verdicts with evidence.
+    # (The page reloads itself every few seconds while the rollout runs: expect() retries across reloads.)
     page = dashboard.login(deployer, "/deployments/iris")
-    assert page.locator("#deployment-page").get_attribute("data-refresh")  # refreshes itself while in progress
-    assert page.locator("[data-testid=step-1]").get_attribute("data-state") == "done"
-    assert page.locator("[data-testid=step-2]").get_attribute("data-state") == "current"
-    assert "60%" in page.locator("#traffic-split").inner_text()
+    expect(page.locator("#deployment-page")).to_have_attribute("data-refresh", "5")
+    expect(page.locator("[data-testid=step-1]")).to_have_attribute("data-state", "done")
+    expect(page.locator("[data-testid=step-2]")).to_have_attribute("data-state", "current")
+    expect(page.locator("#traffic-split")).to_contain_text("60%")
     advance = page.locator("[data-testid=judgement][data-judgement-action=advance]")
-    assert advance.count() == 1 and advance.get_attribute("data-verdict") == "pass"
+    expect(advance).to_have_count(1)
+    expect(advance).to_have_attribute("data-verdict", "pass")
     error_rate = advance.locator("[data-testid=check-error_rate]")
-    assert error_rate.locator(".badge").inner_text() == "pass"
+    expect(error_rate.locator(".badge")).to_have_text("pass")
     evidence = passed[0].checks[0]
-    assert error_rate.locator(".p-value").inner_text() == f"{evidence.p_value:.3g}"  # as the service stored it
-    assert advance.locator("[data-testid=check-latency]").count() == 1
-    page.wait_for_selector("#split-chart .main-svg")  # plotly drew the split
-    assert page.locator("#deploy-abort").is_visible() and page.locator("#deploy-rollback").is_visible()
+    expect(error_rate.locator(".p-value")).to_have_text(f"{evidence.p_value:.3g}")  # as the service stored it
+    expect(advance.locator("[data-testid=check-latency]")).to_have_count(1)
+    expect(page.locator("#split-chart .main-svg").first).to_be_attached()  # plotly drew the split
+    expect(page.locator('#replicas tr[data-replica="ui-r1"]')).to_have_count(1)  # the replica that took the traffic
+    expect(page.locator("#deploy-abort")).to_be_visible()
+    expect(page.locator("#deploy-rollback")).to_be_visible()
 
     # Promote: confirm, give a reason, and the store says promoted.
     page.on("dialog", lambda dialog: dialog.accept("verdicts look good"))
     page.click("#deploy-promote")
-    page.wait_for_selector("#deployment-status.promoted")
+    expect(page.locator("#deployment-status")).to_have_text("promoted", timeout=15_000)  # after the reload
     promoted = client.get_deployment(d.id)
     assert promoted.status == "promoted" and promoted.outcome == "verdicts look good"
     assert client.get_endpoint("iris").stable.label == "iris/2"
-    assert page.locator("#endpoint-stable").inner_text().startswith("iris/2")
-    assert page.locator("#deployment-outcome").inner_text() == "verdicts look good"
+    expect(page.locator("#endpoint-stable")).to_contain_text("iris/2")
+    expect(page.locator("#deployment-outcome")).to_have_text("verdicts look good")
     assert page.locator("#deploy-promote").count() == 0  # nothing left to promote
     assert page.locator("#deployment-page").get_attribute("data-refresh") is None
     history = page.locator("#history tbody tr").all_inner_texts()
