@@ -231,6 +231,28 @@ class TrackingService:
                 field="run_id",
             )
 
+    def run_links(self, run_id: str, limit: int = 100) -> dict[str, list[dict[str, Any]]]:
+        """What the run is linked to by lineage: the model versions registered from it and the dataset
+        versions it read or wrote (at most ``limit`` of each, oldest first)."""
+        mv, rm, du, dv, ds = t.model_versions, t.registered_models, t.data_usages, t.dataset_versions, t.datasets
+        with self.db.read() as conn:
+            models = conn.execute(
+                sa.select(rm.c.name, mv.c.version, mv.c.created_at)
+                .join(rm, rm.c.id == mv.c.model_id)
+                .where(mv.c.source_run_id == run_id)
+                .order_by(mv.c.created_at)
+                .limit(limit)
+            ).all()
+            datasets = conn.execute(
+                sa.select(ds.c.name, dv.c.version, du.c.role, dv.c.row_count)
+                .join(dv, dv.c.id == du.c.dataset_version_id)
+                .join(ds, ds.c.id == dv.c.dataset_id)
+                .where(du.c.consumer_type == "run", du.c.consumer_id == run_id)
+                .order_by(du.c.created_at)
+                .limit(limit)
+            ).all()
+        return {"models": [dict(r._mapping) for r in models], "datasets": [dict(r._mapping) for r in datasets]}
+
     def get_run(self, run_id: str) -> Run:
         with self.db.read() as conn:
             self._run_row(conn, run_id)

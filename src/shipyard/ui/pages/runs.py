@@ -12,14 +12,12 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from shipyard.artifacts import read_manifest
 from shipyard.core.errors import FilterSyntaxError, InvalidInput, NotFound
 from shipyard.services import Services
-from shipyard.store import schema as t
 from shipyard.tracking.entities import Run
 from shipyard.ui.charts import bar_figure, downsample, line_figure
 from shipyard.ui.web import render, services_of
@@ -366,34 +364,10 @@ def _tree_files(services: Services, digest: str) -> list[dict[str, Any]]:
 
 
 def run_links(services: Services, run_id: str) -> dict[str, Any]:
-    """Model versions registered from the run, dataset versions it read or wrote, its pipeline step.
-
-    No service answers "what did this run produce" yet, so this is one bounded read-only query per
-    kind on the lineage edges the services write (``model_versions.source_run_id``, ``data_usages``).
-    """
-    mv, rm, du, dv, ds = t.model_versions, t.registered_models, t.data_usages, t.dataset_versions, t.datasets
-    with services.db.read() as conn:
-        models = conn.execute(
-            sa.select(rm.c.name, mv.c.version, mv.c.created_at)
-            .join(rm, rm.c.id == mv.c.model_id)
-            .where(mv.c.source_run_id == run_id)
-            .order_by(mv.c.created_at)
-            .limit(100)
-        ).all()
-        datasets = conn.execute(
-            sa.select(ds.c.name, dv.c.version, du.c.role, dv.c.row_count)
-            .join(dv, dv.c.id == du.c.dataset_version_id)
-            .join(ds, ds.c.id == dv.c.dataset_id)
-            .where(du.c.consumer_type == "run", du.c.consumer_id == run_id)
-            .order_by(du.c.created_at)
-            .limit(100)
-        ).all()
+    """Model versions registered from the run, dataset versions it read or wrote, its pipeline step."""
+    links: dict[str, Any] = services.tracking.run_links(run_id)
     try:
         step = services.pipelines.get_step_run_by_run_id(run_id)
     except NotFound:
         step = None
-    return {
-        "models": [dict(r._mapping) for r in models],
-        "datasets": [dict(r._mapping) for r in datasets],
-        "step": step,
-    }
+    return {**links, "step": step}
