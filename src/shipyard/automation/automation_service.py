@@ -382,7 +382,7 @@ def _rule(row: Any, ver: Any) -> AutomationRule:
         description=spec.get("description"),
         on=spec["on"],
         where=spec.get("where"),
-        where_text=conditions.to_text(spec.get("where")),
+        where_text=conditions.describe(spec.get("where")),
         actions=spec["do"],
         text=ver.text,
         digest=ver.digest,

@@ -291,6 +291,12 @@ def to_text(tree: Mapping[str, Any] | None) -> str:
     return f"{tree['field']} {tree['op']} {_literal_text(tree['value'])}"
 
 
+def describe(tree: Mapping[str, Any] | None) -> str:
+    """:func:`to_text` without the outermost parentheses: how a rule's condition is shown."""
+    text = to_text(tree)
+    return text[1:-1] if tree is not None and ("all" in tree or "any" in tree) else text
+
+
 def paths(tree: Mapping[str, Any] | None) -> list[str]:
     """Every field path a tree reads."""
     if tree is None:
