@@ -336,10 +336,11 @@ class AutomationService:
             )
 
     def busy(self, since: int = 0) -> bool:
-        """Work in flight: a firing still running, or a deployment an automation started still rolling out."""
+        """Work in flight since firing ``since``: a firing still running, or a deployment an automation
+        started still rolling out (an action left running by a crashed process long ago does not count)."""
         f = t.automation_firings
         with self.db.read() as conn:
-            if conn.execute(sa.select(f.c.id).where(f.c.status == "running").limit(1)).first():
+            if conn.execute(sa.select(f.c.id).where(f.c.id > since, f.c.status == "running").limit(1)).first():
                 return True
             rows = conn.execute(
                 sa.select(f.c.result).where(f.c.id > since, f.c.action == "deploy", f.c.status == "succeeded")

@@ -19,6 +19,7 @@ import json
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from shipyard.automation import conditions, templates
@@ -248,11 +249,13 @@ def run_until_idle(
     poll: float = 0.2,
     redis_url: str | None = None,
     prefix: str | None = None,
+    on_round: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     """Run the engine until nothing is left to do: no event pending, no firing running and no
     deployment an automation started still rolling out, for ``quiet`` seconds (or until ``timeout``).
 
-    ``target`` is the :class:`~shipyard.services.Services` or an embedded :class:`shipyard.Client`.
+    ``target`` is the :class:`~shipyard.services.Services` or an embedded :class:`shipyard.Client`;
+    ``on_round`` is called after every round (to send traffic, approve a review, print progress).
     Returns ``{"events": n, "firings": [...], "timed_out": bool}`` with this call's firings."""
     services = getattr(getattr(target, "_backend", None), "services", target)
     if not hasattr(services, "automations"):
@@ -266,6 +269,8 @@ def run_until_idle(
         while time.monotonic() < deadline:
             handled = runner.run_once()
             events += handled
+            if on_round is not None:
+                on_round()
             busy = handled > 0 or services.automations.busy(since)
             if busy:
                 idle_since = None
