@@ -63,7 +63,13 @@ def run_pipeline(services: Any, args: dict[str, Any], event: Event) -> dict[str,
             raise InvalidInput("window_param needs an alert event (on: alert.fired)", field="window_param")
         params[str(args["window_param"])] = window_dataset(services, client, event.entity_id)
     try:
-        result = run_a_pipeline(pipeline, params, executor=str(args.get("executor") or "inprocess"), client=client)
+        result = run_a_pipeline(
+            pipeline,
+            params,
+            executor=str(args.get("executor") or "inprocess"),
+            no_cache=not args.get("cache", False),  # a cache hit would register nothing: the loop would stop
+            client=client,
+        )
     except Exception as exc:
         run_id = getattr(exc, "pipeline_run_id", None)
         message = f"pipeline {pipeline} failed: {type(exc).__name__}: {exc}"

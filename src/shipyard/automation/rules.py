@@ -47,6 +47,7 @@ ACTIONS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "params": (_MAP, False),
         "executor": (_STR, False),
         "window_param": (_STR, False),  # alert.fired only: the alert window's rows as this dataset param
+        "cache": ((bool,), False),  # reuse cached step outputs (default: no, a retraining really runs)
     },
     "evaluate": {
         "model": (_STR, True),
