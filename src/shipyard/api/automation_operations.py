@@ -23,7 +23,5 @@ AUTOMATION_OPERATIONS: tuple[Operation, ...] = (
     Operation("delete_automation", "automations", "DELETE", "/automations/{name}", "Delete a rule", permission="admin"),
     Operation("list_automation_firings", "automations", "GET", "/automation-firings", "Firings and their outcomes"),
     Operation("install_recipe", "automations", "POST", "/automation-recipes", "Write a built-in rule set"),
-    Operation(
-        "run_automations", "automations", "POST", "/automations-run", "Run the engine once", permission="admin"
-    ),
+    Operation("run_automations", "automations", "POST", "/automations-run", "Run the engine once", permission="admin"),
 )
