@@ -389,3 +389,21 @@ do:
         run_pipeline(
             client._backend.services, {"pipeline": "x:y", "window_param": "d"}, _event(client, "model.created")
         )  # type: ignore[attr-defined]
+
+
+def test_versions_firings_and_redelivery_on_postgresql(pg_uri: str, tmp_path: Path) -> None:
+    client = Client(home=tmp_path / "pg-home", store_uri=pg_uri)
+    try:
+        client.save_automation(RULE)
+        assert client.save_automation(RULE.replace("again", "twice")).version == 2
+        client.disable_automation("hello")
+        client.enable_automation("hello")
+        client.create_model("churn-pg")
+        out = run_until_idle(client, quiet=0.1, timeout=30)
+        assert sorted(f.status for f in out["firings"]) == ["succeeded", "succeeded"]
+        assert {f.rule_version for f in out["firings"]} == {2}
+        created = _event(client, "model.created")
+        assert client._backend.services.automations.engine.handle(created) == 0  # type: ignore[attr-defined]
+        assert len(client.automation_firings()) == 2
+    finally:
+        client.close()
