@@ -21,10 +21,17 @@ def test_demo_runs_end_to_end_twice(tmp_path: Path) -> None:
     assert (first["deploy_canary"], first["deploy_faulty_canary"]) == ("promoted", "rolled_back")
     assert first["deploy_faulty_outcome"].startswith("judge failed: fail: error_rate")
     # monitoring: the drift from hour 8 is found on the size features, fires the drift alert (and the
-    # accuracy alert on the labelled drifted hours), and the alert's retraining pipeline succeeded
+    # accuracy alert on the labelled drifted hours)
     assert "breast-cancer-batch-drift" in first["monitor_alerts"]
     assert {"mean radius", "worst radius"} <= set(first["monitor_drifted"])
-    assert first["monitor_retraining_run"]
+    # the closed loop: the alert retrained, the new version beat the tolerance against the champion, went
+    # through review under the release policy, and its canary on live traffic was promoted by the judge
+    assert not first["loop_timed_out"] and first["loop_failed"] == []
+    assert first["loop_retraining_run"] and first["loop_deployment"] == "promoted"
+    assert first["loop_serving"] == f"{MODEL_NAME}/{first['loop_version']}"
+    assert {"closed-loop-retrain", "closed-loop-evaluate", "closed-loop-gate", "closed-loop-report"} <= set(
+        first["loop_rules"]
+    )
     assert Path(first["monitor_report"]).read_text().startswith("<!doctype html>")
     # governance: the champion went through review under the release policy, approved by two reviewers
     # (the author's own approval refused), and its audit trail, chain and evidence bundle verify
@@ -61,3 +68,56 @@ def test_demo_runs_end_to_end_twice(tmp_path: Path) -> None:
     # Same data, same code: the dataset version is reused and the whole pipeline comes from the cache.
     assert second["dataset"] == first["dataset"]
     assert second["version"] == first["version"] and second["digest"] == first["digest"]
+    # the drift alert fires again on the fresh monitor, and the loop runs again: a new version, promoted
+    assert second["loop_deployment"] == "promoted" and second["loop_version"] > first["loop_version"]
+
+    _check_served_dashboard(tmp_path / "home")
+
+
+def _check_served_dashboard(home: Path) -> None:
+    """The demo's last step serves the store: dashboard, live traffic, the loop armed; Ctrl-C stops it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    code = "import sys; from shipyard.demo.serve import serve_demo; serve_demo(sys.argv[1], port=0)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    process = subprocess.Popen([sys.executable, "-c", code, str(home)], env=env, stdout=subprocess.PIPE, text=True)
+    address = home / "dashboard.txt"
+    try:
+        deadline = time.monotonic() + 60
+        while not address.exists():
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "the dashboard did not start"
+            time.sleep(0.2)
+        url, token = address.read_text().split()
+        with httpx.Client(base_url=url, timeout=30) as http:
+            assert http.get("/", follow_redirects=False).status_code == 303  # a session is needed
+            login = http.post("/login", data={"token": token, "next": "/automations"}, follow_redirects=False)
+            assert login.status_code == 303 and "shipyard_token" in login.cookies
+            page = http.get("/automations")  # the client keeps the session cookie
+            assert page.status_code == 200 and "closed-loop-retrain" in page.text
+            # the trickle of live traffic reaches the endpoint's prediction log
+            headers = {"authorization": f"Bearer {token}"}
+            before = _predictions(http, headers)
+            deadline = time.monotonic() + 30
+            while _predictions(http, headers) <= before:
+                assert time.monotonic() < deadline, "no live traffic"
+                time.sleep(1)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+        assert "open http://127.0.0.1:" in (process.stdout.read() if process.stdout else "")
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def _predictions(http, headers) -> int:
+    """Rows in the endpoint's prediction log segments."""
+    answer = http.get("/api/v1/prediction-segments", params={"endpoint": "breast-cancer"}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return sum(int(s["rows"]) for s in answer.json())

@@ -78,8 +78,17 @@ def test_demo_calls_run_demo_with_home(cli, home, monkeypatch) -> None:
         calls.append((home, console))
         return {"experiments": 2, "runs": 7}
 
+    served = []
+
+    def serve_demo(home=None, port=8080, console=None):
+        served.append((home, port))
+
     monkeypatch.setitem(sys.modules, "shipyard.demo", types.SimpleNamespace(run_demo=run_demo))
-    assert json.loads(cli("demo", json=True).stdout) == {"experiments": 2, "runs": 7}
+    monkeypatch.setitem(sys.modules, "shipyard.demo.serve", types.SimpleNamespace(serve_demo=serve_demo))
+    assert json.loads(cli("demo", "--no-serve", json=True).stdout) == {"experiments": 2, "runs": 7}
     assert calls[0][0] == str(home) and calls[0][1] is not None
-    human = cli("demo")
+    human = cli("demo", "--no-serve")
     assert "experiments" in human.stdout and "7" in human.stdout
+    assert served == []
+    cli("demo", "--port", "8123")  # by default the demo ends by serving its dashboard
+    assert served == [(str(home), 8123)]

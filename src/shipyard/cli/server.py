@@ -91,6 +91,26 @@ def _start_events(settings: Settings, interval: float, transport: str) -> None:
     AutomationRunner(Services(settings), transport, interval).start()
 
 
+def start_loops(
+    settings: Settings,
+    *,
+    upkeep_interval: float = 300.0,
+    scheduler_interval: float | None = None,
+    monitor_interval: float | None = 10.0,
+    events_interval: float | None = 1.0,
+    events_transport: str = "inprocess",
+) -> None:
+    """The server's background work, each in a daemon thread over its own store (None: not run):
+    governance upkeep, pipeline schedules, scheduled monitors, webhooks and the automation engine."""
+    _start_upkeep(settings, upkeep_interval)
+    if scheduler_interval is not None:
+        _start_scheduler(settings, scheduler_interval)
+    if monitor_interval is not None:
+        _start_scheduler(settings, monitor_interval, schedules=False, monitors=True)
+    if events_interval is not None:
+        _start_events(settings, events_interval, events_transport)
+
+
 def _admin_hint(settings: Settings) -> str | None:
     """What to do when a server that requires authentication has nobody who could log in."""
     import sqlalchemy as sa
@@ -165,8 +185,8 @@ def serve(
     import_from_cwd()  # pipelines run by the jobs API and the scheduler may live in the current directory
     settings = Settings.resolve(home=st.home, remote_uri="")
     st.err.print(
-        f"Shipyard server on http://{host}:{port}  store: {_redact(settings.store_uri)}  "
-        f"artifacts: {_redact(settings.artifact_uri)}  workers: {workers}"
+        f"Shipyard server on http://{host}:{port} (dashboard at /, API docs at /docs)  "
+        f"store: {_redact(settings.store_uri)}  artifacts: {_redact(settings.artifact_uri)}  workers: {workers}"
         + (f"  scheduler: every {scheduler_interval:g}s" if scheduler else ""),
         markup=False,
         soft_wrap=True,
@@ -176,13 +196,14 @@ def serve(
         st.err.print("Authentication is OFF: every caller acts as the server's own user (an admin).", markup=False)
     elif hint := _admin_hint(settings):
         st.err.print(hint, markup=False, soft_wrap=True)
-    _start_upkeep(settings, upkeep_interval)
-    if scheduler:
-        _start_scheduler(settings, scheduler_interval)
-    if monitors:
-        _start_scheduler(settings, monitor_interval, schedules=False, monitors=True)
-    if events:
-        _start_events(settings, events_interval, events_transport)
+    start_loops(
+        settings,
+        upkeep_interval=upkeep_interval,
+        scheduler_interval=scheduler_interval if scheduler else None,
+        monitor_interval=monitor_interval if monitors else None,
+        events_interval=events_interval if events else None,
+        events_transport=events_transport,
+    )
     if workers == 1:
         app = create_app(settings, require_auth=auth)
         try:

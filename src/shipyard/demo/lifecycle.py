@@ -8,7 +8,8 @@ the ``champion`` alias at the registered version, loads the champion back by ali
 and prints the champion's lineage: dataset version → pipeline run → training run → model version.
 Then :mod:`shipyard.demo.rollout` serves the champion and rolls out a challenger as a canary
 judged on live traffic, and a faulty release that the judge rolls back; :mod:`shipyard.demo.monitoring`
-watches the endpoint drift and retrains; :mod:`shipyard.demo.governance` approves every release under a
+watches the endpoint drift and :mod:`shipyard.demo.loop` closes the loop (retrain, evaluate, review,
+canary, promote) with automations; :mod:`shipyard.demo.governance` approves every release under a
 policy (two reviewers, separation of duties) and ends with the champion's verified audit trail.
 Keep it readable top to bottom.
 """
@@ -127,6 +128,9 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
     from shipyard.demo.monitoring import MONITOR, run_monitoring
 
     monitoring = run_monitoring(client, frame, TARGET, console)
+    from shipyard.demo.loop import run_closed_loop
+
+    loop = run_closed_loop(client, X_test, console)
     audit = show_audit_trail(client, version.version, console)
     home_flag = f" --home {client.settings.home}" if home else ""
     console.print("\nWhere to look next:")
@@ -146,6 +150,8 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
         f"shipyard{home_flag} monitor windows {MONITOR}",
         f"shipyard{home_flag} monitor alerts",
         f"shipyard{home_flag} monitor report {MONITOR} --window 1d",
+        f"shipyard{home_flag} automations list",
+        f"shipyard{home_flag} automations firings",
         f"shipyard{home_flag} journal tail --limit 20",
         f"shipyard{home_flag} inventory",
         f"shipyard{home_flag} review status {MODEL_NAME} {version.version}",
@@ -173,6 +179,7 @@ def run_demo(home: str | os.PathLike[str] | None = None, console: Console | None
         "cached_steps": cached,
         **{f"deploy_{k}": v for k, v in rollouts.items()},
         **{f"monitor_{k}": v for k, v in monitoring.items()},
+        **{f"loop_{k}": v for k, v in loop.items()},
         **{f"governance_{k}": v for k, v in governance.items()},
         **{f"audit_{k}": v for k, v in audit.items()},
     }

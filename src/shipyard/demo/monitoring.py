@@ -4,9 +4,9 @@ Twelve simulated hours of the champion's batch-scored predictions are logged wit
 from hour 8 a recalibrated scanner reports the size features 25% larger. Labels (the biopsy results)
 arrive late: for the first ten hours only. The monitor — reference: the training data in the
 champion's lineage, found with no configuration — cuts hourly windows, finds the drift, the accuracy
-drop on the labelled hours, and the label-free estimate on the others. The drift alert fires and
-launches the retraining pipeline on the drifted window's labelled rows; the report is written as
-HTML.
+drop on the labelled hours, and the label-free estimate on the others. The drift alert fires, and
+the closed loop installed beforehand (:mod:`shipyard.demo.loop`) takes it from there; the report is
+written as HTML.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ MONITOR = "breast-cancer-batch"
 
 def run_monitoring(client: Any, data: pd.DataFrame, target: str, console: Console) -> dict[str, Any]:
     from shipyard.core.time import now_ms
+    from shipyard.demo.loop import install_loop
     from shipyard.demo.pipeline import MODEL_NAME
     from shipyard.monitoring.report import render_html, summary_lines
 
@@ -51,12 +52,9 @@ def run_monitoring(client: Any, data: pd.DataFrame, target: str, console: Consol
         min_samples=100,
         severity="critical",
         runbook="docs/monitoring.md#when-an-alert-fires",
-        trigger={
-            "pipeline": "shipyard.demo.pipeline:retraining",
-            "params": {"base": champion.data_refs[0]},
-            "data_param": "dataset",
-        },
     )
+    # What happens when it fires is the closed loop's job (shipyard.demo.loop): installed before it can.
+    install_loop(client, base=champion.data_refs[0], dataset=champion.data_refs[0], target=target)
     client.create_alert_rule(f"{MONITOR}-accuracy", MONITOR, "performance.accuracy", "< 0.95", min_samples=100)
 
     X = data.drop(columns=[target])  # production looks like the data the model was built from
@@ -122,10 +120,8 @@ def run_monitoring(client: Any, data: pd.DataFrame, target: str, console: Consol
     for line in summary_lines(report)[2:]:
         console.print(f"    {line}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"  HTML report with plots: {path}")
-    drift_alert = next((a for a in alerts if a.rule.endswith("-drift")), None)
     return {
         "alerts": sorted(a.rule for a in alerts),
         "drifted": (report.current.metrics.get("drift") or {}).get("drifted") or [],
-        "retraining_run": drift_alert.pipeline_run_id if drift_alert else None,
         "report": str(path),
     }

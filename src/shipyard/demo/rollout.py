@@ -13,6 +13,8 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -35,8 +37,8 @@ CANARY = {
 class _Traffic:
     """Threads replaying rows as single-row requests, counting answers by (status, version)."""
 
-    def __init__(self, url: str, rows: list[dict[str, Any]], threads: int = 4):
-        self.url, self.rows = url, rows
+    def __init__(self, url: str, rows: list[dict[str, Any]], threads: int = 4, pause: float = 0.0):
+        self.url, self.rows, self.pause = url, rows, pause
         self.counts: Counter[tuple[int, str]] = Counter()
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -56,6 +58,8 @@ class _Traffic:
                 with self.lock:
                     self.counts[key] += 1
                 i += 4
+                if self.pause:
+                    self.stop.wait(self.pause)
 
     def __enter__(self) -> _Traffic:
         for t in self.threads:
@@ -115,14 +119,12 @@ def _traffic_line(counts: Counter[tuple[int, str]]) -> str:
 
 def run_rollouts(client: Any, test: pd.DataFrame, target: str, console: Console) -> dict[str, Any]:
     """Serve the champion, canary a challenger until promoted, then watch a faulty release roll back."""
-    import uvicorn
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     import shipyard
-    from shipyard.cli.serve import build_app
     from shipyard.demo.governance import REVIEWERS, release
     from shipyard.demo.models import RangeBug
     from shipyard.demo.pipeline import MODEL_NAME
@@ -160,6 +162,62 @@ def run_rollouts(client: Any, test: pd.DataFrame, target: str, console: Console)
     )
     rows = X.to_dict(orient="records")
     logging.getLogger("shipyard.serving").setLevel(logging.ERROR)  # the faulty release's 500s are the point
+    with inference_server(client) as url:
+        console.print(f"\n[bold]Deployments[/bold]: endpoint {ENDPOINT!r} serves {champion.uri} on {url}")
+        share = float((X[column] > limit).mean())
+        good, bad = _canaries(client, url, champion, challenger_version, faulty_version, rows, share, console)
+    serving = client.get_endpoint(ENDPOINT).stable
+    console.print(f"  endpoint {ENDPOINT!r} now serves {serving.label}")
+    return {
+        "endpoint": ENDPOINT,
+        "canary": good.status,
+        "faulty_canary": bad.status,
+        "serving": serving.label,
+        "faulty_outcome": bad.outcome,
+    }
+
+
+def _canaries(
+    client: Any,
+    url: str,
+    champion: Any,
+    challenger_version: Any,
+    faulty_version: Any,
+    rows: list[dict[str, Any]],
+    share: float,
+    console: Console,
+) -> tuple[Deployment, Deployment]:
+    """The two canaries under live traffic: the challenger (promoted), the faulty release (rolled back)."""
+    if client.get_endpoint(ENDPOINT).stable.digest != champion.digest:  # a previous demo run promoted another
+        reset = client.deploy(ENDPOINT, champion.uri, "direct")
+        console.print(f"  back to the champion first: {_wait(client, reset.id, console).outcome}")
+    with _Traffic(url, rows) as traffic:
+        time.sleep(0.5)
+        console.print(f"  canary of {challenger_version.uri} (steps {CANARY['steps']}% then 100%)")
+        good = client.deploy(ENDPOINT, challenger_version.uri, "canary", **CANARY)
+        good = _wait(client, good.id, console)
+        console.print(f"  → {good.status}: {good.outcome}")
+        console.print(f"    traffic: {_traffic_line(traffic.take())}")
+        _evidence(good, console)
+        time.sleep(0.5)
+        console.print(f"  canary of {faulty_version.uri}: passes its smoke test, fails on {share:.0%} of live rows")
+        # smoke-test on the version's own example only (replayed logged requests would catch the bug)
+        bad = client.deploy(ENDPOINT, faulty_version.uri, "canary", smoke_samples=0, **CANARY)
+        bad = _wait(client, bad.id, console)
+        console.print(f"  → {bad.status}: {bad.outcome}")
+        time.sleep(0.6)  # the replica switches back within one poll interval
+        console.print(f"    traffic: {_traffic_line(traffic.take())}")
+        _evidence(bad, console)
+    return good, bad
+
+
+@contextmanager
+def inference_server(client: Any) -> Iterator[str]:
+    """A real inference server for the demo endpoint (uvicorn in a thread, one replica); yields its URL."""
+    import uvicorn
+
+    from shipyard.cli.serve import build_app
+
     port = _free_port()
     app = build_app(
         client,
@@ -170,39 +228,8 @@ def run_rollouts(client: Any, test: pd.DataFrame, target: str, console: Console)
     thread.start()
     while not server.started:
         time.sleep(0.01)
-    url = f"http://127.0.0.1:{port}"
-    console.print(f"\n[bold]Deployments[/bold]: endpoint {ENDPOINT!r} serves {champion.uri} on {url}")
     try:
-        if client.get_endpoint(ENDPOINT).stable.digest != champion.digest:  # a previous demo run promoted another
-            reset = client.deploy(ENDPOINT, champion.uri, "direct")
-            console.print(f"  back to the champion first: {_wait(client, reset.id, console).outcome}")
-        with _Traffic(url, rows) as traffic:
-            time.sleep(0.5)
-            console.print(f"  canary of {challenger_version.uri} (steps {CANARY['steps']}% then 100%)")
-            good = client.deploy(ENDPOINT, challenger_version.uri, "canary", **CANARY)
-            good = _wait(client, good.id, console)
-            console.print(f"  → {good.status}: {good.outcome}")
-            console.print(f"    traffic: {_traffic_line(traffic.take())}")
-            _evidence(good, console)
-            time.sleep(0.5)
-            share = float((X[column] > limit).mean())
-            console.print(f"  canary of {faulty_version.uri}: passes its smoke test, fails on {share:.0%} of live rows")
-            # smoke-test on the version's own example only (replayed logged requests would catch the bug)
-            bad = client.deploy(ENDPOINT, faulty_version.uri, "canary", smoke_samples=0, **CANARY)
-            bad = _wait(client, bad.id, console)
-            console.print(f"  → {bad.status}: {bad.outcome}")
-            time.sleep(0.6)  # the replica switches back within one poll interval
-            console.print(f"    traffic: {_traffic_line(traffic.take())}")
-            _evidence(bad, console)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(30)
-    serving = client.get_endpoint(ENDPOINT).stable
-    console.print(f"  endpoint {ENDPOINT!r} now serves {serving.label}")
-    return {
-        "endpoint": ENDPOINT,
-        "canary": good.status,
-        "faulty_canary": bad.status,
-        "serving": serving.label,
-        "faulty_outcome": bad.outcome,
-    }
