@@ -51,6 +51,7 @@ def pages(client) -> list[tuple[str, str]]:
     found.append(("alerts", "/monitoring/alerts"))
     found += [("governance", "/governance"), ("audit", "/governance/audit"), ("policies", "/governance/policies")]
     found.append(("automations", "/automations"))
+    found.append(("automation-rule", "/automations/closed-loop-retrain"))
     return found
 
 
