@@ -13,11 +13,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import sqlalchemy as sa
-
 from shipyard.automation.entities import Event
 from shipyard.core.errors import InvalidInput, NotFound
-from shipyard.store import schema as t
 
 log = logging.getLogger("shipyard.automations")
 ActionFn = Callable[[Any, dict[str, Any], Event], dict[str, Any]]
@@ -61,7 +58,7 @@ def run_pipeline(services: Any, args: dict[str, Any], event: Event) -> dict[str,
     if args.get("window_param"):
         if event.entity_type != "alert":
             raise InvalidInput("window_param needs an alert event (on: alert.fired)", field="window_param")
-        params[str(args["window_param"])] = window_dataset(services, client, event.entity_id)
+        params[str(args["window_param"])] = services.monitoring.alert_window_dataset(event.entity_id)
     try:
         result = run_a_pipeline(
             pipeline,
@@ -75,34 +72,6 @@ def run_pipeline(services: Any, args: dict[str, Any], event: Event) -> dict[str,
         message = f"pipeline {pipeline} failed: {type(exc).__name__}: {exc}"
         raise ActionFailed(message, {"pipeline_run_id": run_id}) from exc
     return {"pipeline": pipeline, "pipeline_run_id": result.id, "status": result.status.value, "params": params}
-
-
-def window_dataset(services: Any, client: Any, alert_id: str) -> str:
-    """The alert's window — logged inputs with their labels, labelled rows only — as a dataset version."""
-    import pandas as pd
-
-    from shipyard.monitoring import compute
-    from shipyard.monitoring.compute import LABEL
-
-    monitoring = services.monitoring
-    alert = monitoring.get_alert(alert_id)
-    with services.db.read() as conn:
-        mon = conn.execute(sa.select(t.monitors).where(t.monitors.c.name == alert.monitor)).first()
-    if mon is None:
-        raise NotFound(f"monitor {alert.monitor!r} not found", field="monitor")
-    label_column = mon.reference.get("label_column") or "label"
-    parts = []
-    # the monitoring service's own readers of a stored window (what its alert triggers use too)
-    for batch in monitoring._window_source(mon, alert.window_start, alert.window_end)():
-        batch = monitoring._with_labels(batch)
-        part = compute.features_of(batch, list(mon.columns))
-        part[label_column] = batch[LABEL].to_numpy()
-        parts.append(part[part[label_column].notna()])
-    data = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*mon.columns, label_column])
-    dataset = client.log_dataset(
-        data.reset_index(drop=True), f"monitor-{mon.name}-current", tags={"alert": alert_id, "monitor": mon.name}
-    )
-    return dataset.ref
 
 
 # -- evaluate ------------------------------------------------------------------------------------------
@@ -164,13 +133,11 @@ def request_review(services: Any, args: dict[str, Any], event: Event) -> dict[st
     model = _text(args.get("model"), "model")
     version = _int(args.get("version"), "version")
     governance = services.governance
-    with services.db.read() as conn:
-        subject = governance._subject(conn, model, version)
-    policies = governance._policies(subject)
+    stage, policies = governance.applying_policies(model, version)
     if not policies:
-        return {"model": model, "version": version, "approval_required": False, "stage": subject.stage, "policies": []}
+        return {"model": model, "version": version, "approval_required": False, "stage": stage, "policies": []}
     labels = [p.label for p in policies]
-    if subject.stage == "approved":
+    if stage == "approved":
         return {"model": model, "version": version, "approval_required": False, "stage": "approved", "policies": labels}
     services.registry.set_version_tags(model, version, {REVIEW_TAG: "pending"})
     status = governance.submit_for_review(model, version, comment=args.get("comment") or "submitted by an automation")

@@ -594,6 +594,12 @@ class GovernanceService:
             risk_tier=model.risk_tier,
         )
 
+    def applying_policies(self, name: str, version: int) -> tuple[str, list[PolicyRef]]:
+        """The version's lifecycle stage and the policies that select its model (none: no gate applies)."""
+        with self.db.read() as conn:
+            subject = self._subject(conn, name, version)
+        return subject.stage, self._policies(subject)
+
     def _policies(self, subject: Subject) -> list[PolicyRef]:
         """The latest version of every enabled policy that selects the subject's model."""
         return [

@@ -1052,20 +1052,9 @@ class MonitoringService:
         client = self.embedded_client()
         try:
             if trigger.get("data_param"):
-                label_column = mon.reference.get("label_column") or "label"
-                parts = []
-                for batch in self._window_source(mon, window["start"], window["end"])():
-                    batch = self._with_labels(batch)
-                    part = compute.features_of(batch, list(mon.columns))
-                    part[label_column] = batch[LABEL].to_numpy()
-                    parts.append(part[part[label_column].notna()] if trigger.get("labelled_only", True) else part)
-                data = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=mon.columns)
-                dataset = client.log_dataset(
-                    data.reset_index(drop=True),
-                    f"monitor-{mon.name}-current",
-                    tags={"alert": alert_id, "monitor": mon.name},
-                )
-                params[str(trigger["data_param"])] = dataset.ref
+                labelled_only = trigger.get("labelled_only", True)
+                ref = self._window_dataset(mon, window["start"], window["end"], alert_id, labelled_only)
+                params[str(trigger["data_param"])] = ref
             result = run_pipeline(
                 trigger["pipeline"], params, executor=trigger.get("executor", "inprocess"), client=client
             )
@@ -1073,6 +1062,28 @@ class MonitoringService:
         except Exception as exc:  # the alert stands even when its pipeline fails; the error is kept on it
             log.warning("alert %s: trigger %s failed: %s", alert_id, trigger.get("pipeline"), exc)
             return getattr(exc, "pipeline_run_id", None), f"{type(exc).__name__}: {exc}"
+
+    def alert_window_dataset(self, alert_id: str, labelled_only: bool = True) -> str:
+        """The alert's window — its logged inputs with their labels — as a new version of dataset
+        ``monitor-<name>-current`` (what a retraining pipeline reads); returns the version's ref."""
+        alert = self.get_alert(alert_id)
+        with self.db.read() as conn:
+            mon = self._monitor_row(conn, alert.monitor)
+        return self._window_dataset(mon, alert.window_start, alert.window_end, alert_id, labelled_only)
+
+    def _window_dataset(self, mon: sa.Row, start: int, end: int, alert_id: str, labelled_only: bool) -> str:
+        label_column = mon.reference.get("label_column") or "label"
+        parts = []
+        for batch in self._window_source(mon, start, end)():
+            batch = self._with_labels(batch)
+            part = compute.features_of(batch, list(mon.columns))
+            part[label_column] = batch[LABEL].to_numpy()
+            parts.append(part[part[label_column].notna()] if labelled_only else part)
+        data = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*mon.columns, label_column])
+        dataset = self.embedded_client().log_dataset(
+            data.reset_index(drop=True), f"monitor-{mon.name}-current", tags={"alert": alert_id, "monitor": mon.name}
+        )
+        return dataset.ref
 
     # ------------------------------------------------------------------------------------------ alerts
 
