@@ -69,6 +69,13 @@ def series(points: int, seed: int) -> list[float]:
 # --------------------------------------------------------------------------------------------------
 
 
+def shipyard_server(home: Path, log_path: Path) -> g.Server:
+    """``shipyard server`` over ``home`` (1 worker, auth on, no background loops), pinned to core 0."""
+    port = g.free_port()
+    command = [str(g.SHIPYARD), "--home", str(home), "server", "--port", str(port), "--log-level", "warning"]
+    return g.Server("shipyard", [*command, "--no-monitors", "--no-events"], g.clean_env(), log_path, port)
+
+
 def shipyard_compare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from shipyard import Client
     from shipyard.core.settings import Settings
@@ -88,24 +95,7 @@ def shipyard_compare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     token = issue_admin_token(Settings.resolve(home=home, remote_uri=""), name="bench")
     out: list[dict[str, Any]] = []
     for repeat in range(args.repeat):
-        server = g.Server(
-            "shipyard",
-            [
-                str(g.SHIPYARD),
-                "--home",
-                str(home),
-                "server",
-                "--port",
-                str(port := g.free_port()),
-                "--log-level",
-                "warning",
-                "--no-monitors",
-                "--no-events",
-            ],
-            g.clean_env(),
-            work / f"shipyard-{repeat}.log",
-            port,
-        )
+        server = shipyard_server(home, work / f"shipyard-{repeat}.log")
         try:
             result = timed_get(
                 f"{server.base}/runs/compare?ids={','.join(run_ids)}",
@@ -251,25 +241,7 @@ def pages_bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     token = issue_admin_token(Settings.resolve(home=home, remote_uri=""), name="bench")
     per_page: dict[str, list[float]] = {path: [] for _, path in wanted}
     for repeat in range(args.repeat):
-        port = g.free_port()
-        server = g.Server(
-            "shipyard",
-            [
-                str(g.SHIPYARD),
-                "--home",
-                str(home),
-                "server",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-monitors",
-                "--no-events",
-            ],
-            g.clean_env(),
-            work / f"pages-{repeat}.log",
-            port,
-        )
+        server = shipyard_server(home, work / f"pages-{repeat}.log")
         try:
             for _, path in wanted:
                 result = timed_get(
