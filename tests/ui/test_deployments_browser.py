@@ -147,6 +147,24 @@ def test_watch_a_canary_then_promote_it_as_a_deployer(dashboard: Any, canary: tu
     assert (last.action, last.actor) == ("deployment.promoted", "dora")  # the deployer's own session acted
 
 
+def test_watch_the_judge_promote_a_canary_without_a_click(dashboard: Any, canary: tuple[Any, Replica]) -> None:
+    """The page left open on a running canary follows it (it reloads itself) until the judge, fed real
+    traffic, promotes the candidate on its own."""
+    client = dashboard.client
+    d, replica = canary
+    viewer = dashboard.token("vera", "viewer")
+    page = dashboard.login(viewer, "/deployments/iris")
+    expect(page.locator("#deployment-status")).to_have_text(re.compile("loading|running"))
+    expect(page.locator("#deployment-page")).to_have_attribute("data-refresh", "5")
+    promoted = drive_until(client, replica, d.id, lambda d: d.status not in ("loading", "running"))
+    assert promoted.status == "promoted", promoted.outcome
+    # no navigation by the test: the page's own refresh brings the verdicts and the new stable version
+    expect(page.locator("#deployment-status")).to_have_text("promoted", timeout=20_000)
+    expect(page.locator("#endpoint-stable")).to_contain_text("iris/2")
+    expect(page.locator("[data-testid=judgement][data-judgement-action=promote]")).to_have_count(1)
+    assert page.locator("#deployment-page").get_attribute("data-refresh") is None  # nothing left to follow
+
+
 def _observations(deployment_id: str, variant: str, n: int, shift: float, seed: int, **extra: Any) -> dict[str, Any]:
     rng = random.Random(seed)
     return {
