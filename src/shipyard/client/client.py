@@ -32,7 +32,7 @@ from shipyard.client.pipelines import PipelinesMixin
 from shipyard.client.privacy import PrivacyMixin
 from shipyard.client.schedules import SchedulesMixin
 from shipyard.core.context import reproducing
-from shipyard.core.errors import InvalidInput
+from shipyard.core.errors import AlreadyExists, InvalidInput
 from shipyard.core.hashing import hex_of
 from shipyard.core.names import check_key, check_metric_value
 from shipyard.core.settings import Settings
@@ -508,7 +508,13 @@ class Client(
                 return cache
             shutil.rmtree(cache)  # tampered or partial: rebuild from verified objects
         cache.parent.mkdir(parents=True, exist_ok=True)
-        materialize_tree(self.artifacts, digest, str(cache), link=False)
+        try:
+            materialize_tree(self.artifacts, digest, str(cache), link=False)
+        except (OSError, AlreadyExists):
+            # Another process (a Dask worker beside this one) renamed its complete copy into place
+            # first: the rename is atomic, so a directory there is whole; check it like any cache hit.
+            if not cache.exists() or verify_tree(self.artifacts, digest, str(cache)):
+                raise
         return cache
 
     def create_model(
