@@ -10,7 +10,7 @@ import pytest
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-@pytest.mark.parametrize("page", ["approvals.md", "events.md"])
+@pytest.mark.parametrize("page", ["approvals.md", "events.md", "automations.md", "dashboard.md"])
 def test_the_example_runs_and_prints_what_the_page_says(
     page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
