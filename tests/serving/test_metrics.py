@@ -218,7 +218,7 @@ class Server:
         return scrape(httpx.get(self.url + "/metrics", timeout=10).text)
 
 
-def wait_for(check: Any, timeout: float = 10.0) -> None:
+def wait_for(check: Any, timeout: float = 30.0) -> None:  # a loaded CI machine is slow
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "condition not reached"
